@@ -1,0 +1,3 @@
+from ops_postmortem.cli import main
+
+raise SystemExit(main())

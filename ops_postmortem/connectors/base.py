@@ -1,0 +1,110 @@
+"""The roles a connector can play. Workflows depend only on these Protocols and the domain model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Literal, Protocol
+
+from ops_postmortem.model import (
+    CellUpdate,
+    CommentReply,
+    DocRef,
+    Document,
+    ReviewComment,
+    SignOff,
+    SourceBatch,
+    Ticket,
+    TicketRequest,
+    Timeline,
+)
+
+
+class TimelineSource(Protocol):
+    """Yields the events and incident facts one system recorded."""
+
+    name: str
+
+    def collect(self, incident_id: str) -> SourceBatch: ...
+
+
+class DocumentStore(Protocol):
+    """Where postmortems live: the local Markdown folder, Google Docs, Confluence."""
+
+    kind: str
+
+    def locate(self, doc: str) -> DocRef:
+        """Turn a DOC argument (a path, a URL people share, or a bare id) into a reference."""
+        ...
+
+    def find(self, incident_id: str) -> DocRef | None:
+        """The postmortem already opened for this incident, if any."""
+        ...
+
+    def create(self, timeline: Timeline) -> DocRef:
+        """Render the template for this store's format and create the document."""
+        ...
+
+    def refresh(self, ref: DocRef, timeline: Timeline, *, force: bool = False) -> bool:
+        """Regenerate only the generated sections; True when something changed."""
+        ...
+
+    def read(self, ref: DocRef) -> Document: ...
+
+    def comments(self, ref: DocRef) -> list[ReviewComment]:
+        """Every comment thread with its replies, deleted ones left out."""
+        ...
+
+    def add_comment(
+        self, ref: DocRef, text: str, *, author: str | None = None, quote: str | None = None
+    ) -> ReviewComment: ...
+
+    def reply(
+        self,
+        ref: DocRef,
+        comment_id: str,
+        text: str,
+        *,
+        author: str | None = None,
+        action: Literal["resolve", "reopen"] | None = None,
+    ) -> CommentReply: ...
+
+    def update_cells(self, ref: DocRef, updates: Sequence[CellUpdate], *, revision: str | None = None) -> None:
+        """Write cells in one guarded update; raise ConflictError if the doc moved past `revision`."""
+        ...
+
+    def finalize(self, ref: DocRef, signoffs: Sequence[SignOff]) -> None:
+        """Mark the doc Final and fill its reviewers table."""
+        ...
+
+    def changed_since(self, cursor: datetime | None) -> list[DocRef]:
+        """Postmortems modified after `cursor` (all of them when None), in one query where possible."""
+        ...
+
+
+class TicketTracker(Protocol):
+    """Where action items become tickets: the local SQLite tracker, Jira, GitHub Issues."""
+
+    kind: str
+
+    def find(self, item_keys: Sequence[str]) -> dict[str, Ticket]:
+        """Tickets already carrying these per-item keys, by key; one search where possible."""
+        ...
+
+    def create(self, requests: Sequence[TicketRequest]) -> list[Ticket]:
+        """Open one ticket per request (in bulk where the tracker can)."""
+        ...
+
+    def get(self, keys: Sequence[str]) -> dict[str, Ticket]:
+        """Current state of tickets by ticket key; unknown keys are left out."""
+        ...
+
+    def resolve_owner(self, owner: str) -> str | None:
+        """The tracker's id for a person named in an Owner cell, or None if nobody matches."""
+        ...
+
+
+class Notifier(Protocol):
+    """Posts a message (Slack Block Kit payload) to a channel or person."""
+
+    def post(self, channel: str, text: str, blocks: Sequence[dict[str, object]]) -> str: ...
