@@ -28,6 +28,17 @@ class TimelineSource(Protocol):
     def collect(self, incident_id: str) -> SourceBatch: ...
 
 
+Window = tuple[datetime | None, datetime | None]
+
+
+class WindowedSource(Protocol):
+    """A chat source: read only over the window the other sources give (a busy channel holds months)."""
+
+    name: str
+
+    def collect_window(self, incident_id: str, window: Window) -> SourceBatch: ...
+
+
 class DocumentStore(Protocol):
     """Where postmortems live: the local Markdown folder, Google Docs, Confluence."""
 
