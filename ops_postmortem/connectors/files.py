@@ -29,13 +29,17 @@ def expand(paths: Iterable[Path | str], suffixes: tuple[str, ...] = (".json",)) 
 
 def load_json(path: Path) -> Any:
     """Parse one JSON document; the error names the file, line and column."""
+    return parse_json(read_text(path), str(path))
+
+
+def read_text(path: Path) -> str:
+    """The file as text (UTF-8, a BOM allowed); the error names the file."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
-    return parse_json(text, str(path))
 
 
 def parse_json(text: str, where: str) -> Any:
@@ -57,7 +61,7 @@ def iter_json_files(paths: Iterable[Path | str]) -> Iterator[tuple[Path, Any]]:
     """
     for path in expand(paths, suffixes=(".json", ".jsonl", ".ndjson")):
         if path.suffix.lower() in (".jsonl", ".ndjson"):
-            for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+            for number, line in enumerate(read_text(path).splitlines(), start=1):
                 if line.strip():
                     yield path, parse_json(line, f"{path}:{number}")
         else:
