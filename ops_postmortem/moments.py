@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from ops_postmortem.model import IncidentFacts, KeyMoments, Kind, Moment, TimelineEvent
+from ops_postmortem.phrases import PhraseMatcher
 
 PAGING_SOURCES = frozenset({"pagerduty", "opsgenie"})
 ALERT_SOURCES = frozenset({"alertmanager", "grafana"})
@@ -19,35 +19,13 @@ DEFAULT_MITIGATION_PATTERNS: tuple[str, ...] = (
     r"\b(?:error rates?|errors|latency|metrics|traffic|service) (?:is |are )?back to normal\b",
 )
 
-# Words shortly before a match that turn a declaration into its opposite or a question of it.
-_NEGATION = re.compile(
-    r"\b(?:not|no|never|isn't|isnt|aren't|wasn't|hasn't|haven't|yet|until|once|before|if|whether|when|unless)\b"
-    r"|n't\b",
-    re.IGNORECASE,
-)
-_SENTENCE_END = re.compile(r"[.!?\n]")
-
-
 class MitigationMatcher:
     def __init__(self, patterns: Sequence[str] = ()) -> None:
-        self._patterns = [re.compile(p, re.IGNORECASE) for p in (patterns or DEFAULT_MITIGATION_PATTERNS)]
+        self._matcher = PhraseMatcher(patterns or DEFAULT_MITIGATION_PATTERNS)
 
     def declares(self, text: str) -> bool:
         """True when the text states mitigation happened (not a negation, condition or question)."""
-        for pattern in self._patterns:
-            for match in pattern.finditer(text):
-                if not _negated(text, match.start(), match.end()):
-                    return True
-        return False
-
-
-def _negated(text: str, start: int, end: int) -> bool:
-    sentence_start = max((m.end() for m in _SENTENCE_END.finditer(text, 0, start)), default=0)
-    before = text[sentence_start:start].split()[-4:]
-    if _NEGATION.search(" ".join(before)):
-        return True
-    after = _SENTENCE_END.search(text, end)
-    return after is not None and after.group() == "?"
+        return self._matcher.search(text) is not None
 
 
 def _moment(event: TimelineEvent, *, inferred: bool = False) -> Moment:
