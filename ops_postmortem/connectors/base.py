@@ -114,6 +114,10 @@ class TicketTracker(Protocol):
         """The tracker's id for a person named in an Owner cell, or None if nobody matches."""
         ...
 
+    def updated_since(self, cursor: datetime | None) -> list[Ticket]:
+        """Postmortem tickets changed after `cursor` (all when None): one search where possible."""
+        ...
+
 
 class Notifier(Protocol):
     """Posts a message (Slack Block Kit payload) to a channel or person."""
