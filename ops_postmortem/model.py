@@ -198,6 +198,14 @@ class DocRef:
 
 
 @dataclass(frozen=True)
+class DocChange:
+    """A postmortem modified after a sync cursor, with the store's own modification time."""
+
+    ref: DocRef
+    modified_at: datetime
+
+
+@dataclass(frozen=True)
 class Cell:
     text: str  # plain text, lines joined with "\n"
     people: tuple[Person, ...] = ()  # person chips / user mentions
@@ -231,6 +239,7 @@ class Document:
     modified_at: datetime | None = None
     revision: str | None = None
     incident_id: str | None = None
+    incident_date: date | None = None  # from the doc's metadata; bounds due dates
 
 
 @dataclass(frozen=True)
@@ -322,6 +331,14 @@ class Ticket:
     doc_url: str | None = None
     description: str = ""
     done: bool = False
+
+
+@dataclass(frozen=True)
+class TicketFailure:
+    """A ticket the tracker refused, with its reason in words that say which field to fix."""
+
+    item_key: str
+    message: str
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,14 @@ from typing import Literal, Protocol
 from ops_postmortem.model import (
     CellUpdate,
     CommentReply,
+    DocChange,
     DocRef,
     Document,
     ReviewComment,
     SignOff,
     SourceBatch,
     Ticket,
+    TicketFailure,
     TicketRequest,
     Timeline,
 )
@@ -80,15 +82,19 @@ class DocumentStore(Protocol):
         action: Literal["resolve", "reopen"] | None = None,
     ) -> CommentReply: ...
 
-    def update_cells(self, ref: DocRef, updates: Sequence[CellUpdate], *, revision: str | None = None) -> None:
-        """Write cells in one guarded update; raise ConflictError if the doc moved past `revision`."""
+    def update_cells(
+        self, ref: DocRef, updates: Sequence[CellUpdate], *, revision: str | None = None
+    ) -> datetime | None:
+        """Write cells in one guarded update; raise ConflictError if the doc moved past `revision`.
+
+        Returns the doc's modification time after the write, so a sync can tell its own edits from people's."""
         ...
 
     def finalize(self, ref: DocRef, signoffs: Sequence[SignOff]) -> None:
         """Mark the doc Final and fill its reviewers table."""
         ...
 
-    def changed_since(self, cursor: datetime | None) -> list[DocRef]:
+    def changed_since(self, cursor: datetime | None) -> list[DocChange]:
         """Postmortems modified after `cursor` (all of them when None), in one query where possible."""
         ...
 
@@ -102,8 +108,10 @@ class TicketTracker(Protocol):
         """Tickets already carrying these per-item keys, by key; one search where possible."""
         ...
 
-    def create(self, requests: Sequence[TicketRequest]) -> list[Ticket]:
-        """Open one ticket per request (in bulk where the tracker can)."""
+    def create(self, requests: Sequence[TicketRequest]) -> Sequence[Ticket | TicketFailure]:
+        """Open one ticket per request (in bulk where the tracker can), in request order.
+
+        A request whose item key already has a ticket returns that ticket; a refused one a TicketFailure."""
         ...
 
     def get(self, keys: Sequence[str]) -> dict[str, Ticket]:
