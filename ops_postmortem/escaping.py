@@ -1,0 +1,111 @@
+"""Per-format escaping: untrusted text (chat, alerts, notes) in, inert markup out.
+
+Markdown is escaped for GFM renderers, including the ones that autolink bare URLs
+(GitHub's extended autolinks, markdown-it's linkify): link-like words go into code spans,
+where nothing is ever linked, and every character that could start a construct is escaped.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote, urlsplit
+
+# What GFM or linkify-it would turn into a link: scheme URLs, protocol-relative //host,
+# mailto:/xmpp:, www. hosts and e-mail addresses. `|` ends the match so table cells stay intact.
+_LINKISH = re.compile(
+    r"""(?ix)
+      (?:[a-z][a-z0-9+.-]*:)?//[^\s|<>`]+
+    | (?:mailto|xmpp):[^\s|<>`]+
+    | (?<![\w.])www\d{0,3}\.[^\s|<>`]*
+    | [\w.+-]+@[\w-]+(?:\.[\w-]+)+
+    """
+)
+# Trailing punctuation is prose, not part of the URL (as GFM decides too).
+_TRAILING = re.compile(r"[.,:;!?'\")\]]+$")
+
+# Characters that start inline constructs anywhere in a line.
+_INLINE_SPECIALS = {
+    "\\": "\\\\",
+    "`": "\\`",
+    "*": "\\*",
+    "_": "\\_",
+    "[": "\\[",
+    "]": "\\]",
+    "|": "\\|",
+    "~": "\\~",
+    ">": "\\>",
+    "<": "&lt;",
+    "&": "&amp;",
+}
+_INLINE_RE = re.compile("|".join(re.escape(c) for c in _INLINE_SPECIALS))
+# A dot between a word and a letter would let linkify-it see a bare domain (evil.com).
+_DOMAIN_DOT = re.compile(r"(?<=\w)\.(?=[^\W\d_])")
+# Block constructs a line can open: heading, list, quote, setext underline, ordered list.
+_LINE_START = re.compile(r"^([#+\-=])|^(\d{1,9})([.)])")
+_NEWLINES = re.compile(r"\r\n|\r|\n")
+_URL_SAFE = "!#$%&'*+,-./:;=?@_~"
+
+
+def code_span(text: str) -> str:
+    """`text` as a code span, with a fence longer than any backtick run inside it."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith(("`", " ")) or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _escape_plain(text: str) -> str:
+    escaped = _INLINE_RE.sub(lambda m: _INLINE_SPECIALS[m.group()], text)
+    return _DOMAIN_DOT.sub(r"\\.", escaped)
+
+
+def _escape_inline(text: str) -> str:
+    """One line's worth of text: link-like words in code spans, the rest escaped."""
+    out: list[str] = []
+    pos = 0
+    for match in _LINKISH.finditer(text):
+        word = match.group()
+        trail = _TRAILING.search(word)
+        if trail:
+            word = word[: trail.start()]
+        if not word or word.lower() in ("www.", "//"):
+            continue
+        out.append(_escape_plain(text[pos : match.start()]))
+        out.append(code_span(word))
+        pos = match.start() + len(word)
+    out.append(_escape_plain(text[pos:]))
+    return "".join(out)
+
+
+def _escape_line(line: str) -> str:
+    """One line, unable to open a block wherever it lands (indentation would open a code block)."""
+    return _LINE_START.sub(_escape_line_start, _escape_inline(line.strip()), count=1)
+
+
+def _escape_line_start(match: re.Match[str]) -> str:
+    if match.group(1):
+        return "\\" + match.group(1)
+    return f"{match.group(2)}\\{match.group(3)}"
+
+
+def escape_markdown(text: str) -> str:
+    """Untrusted text for a Markdown paragraph: its lines kept."""
+    return "\n".join(_escape_line(line) for line in _NEWLINES.split(text))
+
+
+def cell_markdown(text: str) -> str:
+    """Untrusted text for a GFM table cell (or any one-line spot): newlines become <br>."""
+    return "<br>".join(_escape_line(line) for line in _NEWLINES.split(text.strip()))
+
+
+def web_url(url: str | None) -> bool:
+    """Only absolute http(s) URLs without whitespace or control characters may become links."""
+    if not url or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        return False
+    parts = urlsplit(url)
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
+
+
+def link_markdown(url: str, label: str) -> str:
+    """A Markdown link to a checked http(s) URL; characters that end a destination are encoded."""
+    return f"[{cell_markdown(label)}]({quote(url, safe=_URL_SAFE)})"
