@@ -240,6 +240,7 @@ class Document:
     revision: str | None = None
     incident_id: str | None = None
     incident_date: date | None = None  # from the doc's metadata; bounds due dates
+    severity: str | None = None
 
 
 @dataclass(frozen=True)
