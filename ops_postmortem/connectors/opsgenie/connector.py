@@ -246,7 +246,8 @@ def _person(name: str | None) -> Person | None:
 def _responders(alert: Mapping[str, Any], events: Sequence[TimelineEvent]) -> tuple[Person, ...]:
     report = _obj(alert.get("report"))
     names = [_str(alert.get("owner")), _str(report.get("acknowledgedBy")), _str(report.get("closedBy"))]
-    names += [e.actor for e in events if e.kind in (Kind.ACKNOWLEDGE, Kind.RESOLVE, Kind.ASSIGN)]
+    # People who acted on the alert; notifications only say who was paged.
+    names += [e.actor for e in events if e.kind in (Kind.ACKNOWLEDGE, Kind.RESOLVE, Kind.ASSIGN, Kind.NOTE)]
     for responder in (r for r in alert.get("responders") or [] if isinstance(r, Mapping)):
         if responder.get("type") == "user":
             names.append(_str(responder.get("username")) or _str(responder.get("name")))

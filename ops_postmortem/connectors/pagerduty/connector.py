@@ -191,7 +191,9 @@ def _channel_details(entry: Mapping[str, Any], kind: str) -> list[str]:
         if status:
             details.append(f"status {status}")
         return details
-    if ctype and ctype != "note":
+    if ctype == "auto":
+        details.append("automatic")
+    elif ctype and ctype != "note":
         slack_channel = _str(_obj(channel.get("channel")).get("name"))
         details.append(
             f"via {ctype} #{slack_channel}" if ctype == "slack" and slack_channel else f"via {ctype}"
@@ -212,7 +214,7 @@ def _log_entry_text(entry: Mapping[str, Any], entry_type: str, kind: str) -> str
         if detail and detail.casefold() not in text.casefold() and detail not in extra:
             extra.append(detail)
     if extra:
-        text = f"{text} ({'; '.join(extra)})"
+        text = f"{text.rstrip('.')} ({'; '.join(extra)})"
     note = _note_of(entry)
     return f"{text}. Note: {note}" if note else text
 
