@@ -46,6 +46,58 @@ class _FileNotes:
     truncated: list[int] = field(default_factory=list)
 
 
+@dataclass
+class _Reading:
+    """One collect() in progress: the ledger, and what the reader should be told."""
+
+    flavor: _Flavor
+    ledger: AlertLedger
+    warnings: list[str] = field(default_factory=list)
+    # alert ident -> warning that its resolution has no usable time; dropped if another notification gives one
+    no_end: dict[str, str] = field(default_factory=dict)
+    notes: dict[Path, _FileNotes] = field(default_factory=dict)
+
+    def add_payload(self, path: Path, where: str, payload: Mapping[str, Any], *, is_webhook: bool) -> None:
+        file_notes = self.notes.setdefault(path, _FileNotes())
+        if is_webhook and payload.get("version") != self.flavor.version:
+            file_notes.versions.add(repr(payload["version"]) if "version" in payload else "none")
+        truncated = payload.get("truncatedAlerts")
+        if isinstance(truncated, int) and truncated > 0:
+            file_notes.truncated.append(truncated)
+        home = payload.get("externalURL")
+        for number, alert in enumerate(payload["alerts"], start=1):
+            self.add_alert(f"{where} alert {number}", alert, home if isinstance(home, str) else None)
+
+    def add_alert(self, where: str, alert: object, home: str | None) -> None:
+        if not isinstance(alert, dict):
+            self.warnings.append(f"{where}: not an object; skipped")
+            return
+        try:
+            sighting = read_alert(alert, link_fields=self.flavor.link_fields, home_link=home)
+        except AlertDataError as exc:
+            self.warnings.append(f"{where}: {exc}; skipped")
+            return
+        self.ledger.add(sighting)
+        if sighting.resolved and sighting.ends_at is None:
+            name = self.flavor.name_of(sighting.labels, sighting.fingerprint)
+            self.no_end.setdefault(
+                sighting.ident,
+                f"{where}: {name} is resolved but its endsAt {alert.get('endsAt')!r} is not a time after "
+                "startsAt; its resolution is left out",
+            )
+
+    def batch(self, paths: Sequence[Path]) -> SourceBatch:
+        warnings = list(self.warnings)
+        for path, file_notes in self.notes.items():
+            warnings.extend(_file_warnings(path, file_notes, self.flavor))
+        warnings.extend(text for ident, text in self.no_end.items() if not self.ledger.has_resolution(ident))
+        if not len(self.ledger):
+            warnings.append(f"no {self.flavor.vendor} alerts in {', '.join(str(p) for p in paths)}")
+        return SourceBatch(
+            source=self.ledger.source, events=tuple(self.ledger.events()), warnings=tuple(warnings)
+        )
+
+
 def _check_alertmanager(payload: Mapping[str, Any], where: str) -> None:
     if grafana.is_legacy_grafana_payload(payload):
         raise InputError(
@@ -97,48 +149,13 @@ class _WebhookFiles:
 
     def collect(self, incident_id: str) -> SourceBatch:
         """Every alert in the files; `incident_id` is not used, as the files were picked for the incident."""
-        flavor = self._flavor
-        ledger = AlertLedger(source=self.name, actor=flavor.actor, name_of=flavor.name_of)
-        warnings: list[str] = []
-        no_end: dict[
-            str, str
-        ] = {}  # alert ident -> warning, kept only if no other notification gives the end
-        notes: dict[Path, _FileNotes] = {}
+        reading = _Reading(
+            self._flavor,
+            AlertLedger(source=self.name, actor=self._flavor.actor, name_of=self._flavor.name_of),
+        )
         for path, where, payload, is_webhook in self._payloads():
-            file_notes = notes.setdefault(path, _FileNotes())
-            if is_webhook and payload.get("version") != flavor.version:
-                file_notes.versions.add(repr(payload["version"]) if "version" in payload else "none")
-            truncated = payload.get("truncatedAlerts")
-            if isinstance(truncated, int) and truncated > 0:
-                file_notes.truncated.append(truncated)
-            home = payload.get("externalURL")
-            for number, alert in enumerate(payload["alerts"], start=1):
-                here = f"{where} alert {number}"
-                if not isinstance(alert, dict):
-                    warnings.append(f"{here}: not an object; skipped")
-                    continue
-                try:
-                    sighting = read_alert(
-                        alert,
-                        link_fields=flavor.link_fields,
-                        home_link=home if isinstance(home, str) else None,
-                    )
-                except AlertDataError as exc:
-                    warnings.append(f"{here}: {exc}; skipped")
-                    continue
-                ledger.add(sighting)
-                if sighting.resolved and sighting.ends_at is None:
-                    no_end.setdefault(
-                        sighting.ident,
-                        f"{here}: {flavor.name_of(sighting.labels, sighting.fingerprint)} is resolved but its endsAt "
-                        f"{alert.get('endsAt')!r} is not a time after startsAt; its resolution is left out",
-                    )
-        for path, file_notes in notes.items():
-            warnings.extend(_file_warnings(path, file_notes, flavor))
-        warnings.extend(text for ident, text in no_end.items() if not ledger.has_resolution(ident))
-        if not len(ledger):
-            warnings.append(f"no {flavor.vendor} alerts in {', '.join(str(p) for p in self.paths)}")
-        return SourceBatch(source=self.name, events=tuple(ledger.events()), warnings=tuple(warnings))
+            reading.add_payload(path, where, payload, is_webhook=is_webhook)
+        return reading.batch(self.paths)
 
     def _payloads(self) -> Iterator[tuple[Path, str, Mapping[str, Any], bool]]:
         """(file, where, payload, is_webhook) per notification; an array of bare alerts becomes one payload."""
