@@ -553,3 +553,22 @@ def test_match_window_is_a_few_seconds() -> None:
     assert len(merge_observations(rest, close, incident_id="Q1")) == 1
     assert len(merge_observations(rest, far, incident_id="Q1")) == 2
     assert len(merge_observations(rest, far, incident_id="Q1", window=timedelta(seconds=6))) == 1
+
+
+def test_a_channel_summary_that_is_only_an_address_is_left_out() -> None:
+    entry = {
+        "id": "RACKSMS",
+        "type": "acknowledge_log_entry",
+        "summary": "Acknowledged by Sam Okafor.",
+        "created_at": "2026-11-03T23:36:40Z",
+        "agent": {"id": "PS4M0K1", "type": "user_reference", "summary": "Sam Okafor"},
+        "channel": {"type": "sms", "summary": "+1 (555) 555-0188"},
+    }
+    assert log_entry_observation(entry).event.text == "Acknowledged by Sam Okafor (via sms)"
+    by_mail = dict(entry, channel={"type": "email", "summary": "sam.okafor@acme.example"})
+    assert log_entry_observation(by_mail).event.text == "Acknowledged by Sam Okafor (via email)"
+    subject = dict(entry, channel={"type": "email", "summary": "Re: checkout-api 5xx"})
+    assert (
+        log_entry_observation(subject).event.text
+        == "Acknowledged by Sam Okafor (via email; Re: checkout-api 5xx)"
+    )

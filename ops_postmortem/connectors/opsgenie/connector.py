@@ -181,11 +181,11 @@ def merge_notes(
             owner = notes[note_index].actor
             if not owner or not log.actor or owner.casefold() == log.actor.casefold():
                 pairs.append((abs(at - log.at), log_index, note_index))
-    matched_logs: dict[int, int] = {}
+    matched_logs: set[int] = set()
     matched_notes: set[int] = set()
     for _, log_index, note_index in sorted(pairs):
         if log_index not in matched_logs and note_index not in matched_notes:
-            matched_logs[log_index] = note_index
+            matched_logs.add(log_index)
             matched_notes.add(note_index)
     scope = f"{SOURCE}:{alert_id or '?'}"
     events = [replace(note, dedupe_key=f"{scope}:{note.ident}") for note in notes]

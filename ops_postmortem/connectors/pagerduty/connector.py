@@ -63,6 +63,9 @@ _WEBHOOK_VERBS = {
     "incident.delegated": "Delegated",
 }
 
+# A channel summary that is only a contact address (user actions by email or SMS reply) is not shown.
+_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+|\+?[\d\s().-]{7,}")
+
 # An IncidentReference summary is "[#1234] The server is on fire."
 _NUMBERED_SUMMARY = re.compile(r"^\[#(\d+)\]\s*(.*)$", re.DOTALL)
 
@@ -198,8 +201,9 @@ def _channel_details(entry: Mapping[str, Any], kind: str) -> list[str]:
         details.append(
             f"via {ctype} #{slack_channel}" if ctype == "slack" and slack_channel else f"via {ctype}"
         )
-    if ctype != "note":
-        details.append(_str(channel.get("summary")) or "")
+    summary = _str(channel.get("summary"))
+    if ctype != "note" and summary and not _ADDRESS.fullmatch(summary):
+        details.append(summary)
     details.append(_str(_obj(entry.get("event_details")).get("description")) or "")
     return details
 
