@@ -346,7 +346,10 @@ def replace_generated(fmt: str, current: str, fresh: str) -> str:
     for name in new:
         if name not in have:
             raise _marker_error(fmt, name, "has lost its markers")
+    crlf = "\r\n" in current  # keep a doc saved with Windows line endings consistent
     for block in sorted((have[name] for name in new), key=lambda b: b.start, reverse=True):
         replacement = fresh[new[block.name].start : new[block.name].end]
+        if crlf:
+            replacement = replacement.replace("\r\n", "\n").replace("\n", "\r\n")
         current = current[: block.start] + replacement + current[block.end :]
     return current
