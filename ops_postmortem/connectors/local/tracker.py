@@ -123,13 +123,15 @@ class LocalTracker:
         return {row["item_key"]: self._ticket(row) for row in rows}
 
     def create(self, requests: Sequence[TicketRequest]) -> builtins.list[Ticket]:
-        """One transaction for the batch; an item key that already has a ticket gets that ticket back."""
+        """One transaction for the batch, in request order; an item key that already has a ticket gets that
+        ticket back. Nothing here can refuse a request, so no TicketFailure is ever returned."""
         now = _stamp(self._clock())
         tickets: builtins.list[Ticket] = []
         with self._write() as conn:
             for request in requests:
-                labels = tuple(dict.fromkeys(("postmortem", request.incident_id, request.item_key,
-                                              *request.labels)))
+                # The workflow passes labels already shaped for trackers; the raw incident id stands in otherwise.
+                labels = tuple(dict.fromkeys(("postmortem", *(request.labels or (request.incident_id,)),
+                                              request.item_key)))
                 owner = request.owner and (self.resolve_owner(request.owner) or request.owner.strip())
                 conn.execute(
                     "INSERT INTO tickets (item_key, title, description, owner, due, priority, status, labels,"

@@ -1,0 +1,43 @@
+"""Every TicketTracker implementation behind one fixture, so the contract suite runs against each.
+
+A factory gets a private folder and the people the tracker must know, and yields a ready tracker; a connector
+that needs a fake server starts it inside its factory and stops it on exit. Adding Jira or GitHub Issues is
+one more `pytest.param(factory, id=...)` in TRACKERS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+
+import pytest
+
+from ops_postmortem.connectors.base import TicketTracker
+from ops_postmortem.connectors.local.tracker import LocalTracker
+from ops_postmortem.people import Directory, DirectoryEntry
+
+# The people every tracker under test knows (a fake server seeds its users from this).
+PEOPLE = Directory([
+    DirectoryEntry("Dana Kim", "dana@acme.test", ("dkim",), (("github", "dana-k"), ("jira", "712020:dana"))),
+    DirectoryEntry("José Núñez", "jose@acme.test", (), (("github", "jnunez"), ("jira", "712020:jose"))),
+])
+
+TrackerFactory = Callable[[Path, Directory], AbstractContextManager[TicketTracker]]
+
+
+@contextmanager
+def local_tracker(folder: Path, people: Directory) -> Iterator[TicketTracker]:
+    yield LocalTracker(folder / "tickets.db", directory=people)
+
+
+TRACKERS = [
+    pytest.param(local_tracker, id="local"),
+]
+
+
+@pytest.fixture(params=TRACKERS)
+def tracker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TicketTracker]:
+    factory: TrackerFactory = request.param
+    with factory(tmp_path, PEOPLE) as made:
+        yield made
