@@ -103,6 +103,32 @@ def _choose_incident(files: Sequence[_File], incident_id: str) -> IncidentRef | 
     return refs[0] if refs else None
 
 
+def _observe(files: Sequence[_File], url: str | None, warnings: list[str]) -> dict[int, Observation]:
+    """Every usable log entry and incident webhook, by object id; a warning for each unusable one and
+    for each file that yields nothing. Every copy is read, so a page that another overlaps still counts."""
+    usable: set[Path] = {f.path for f in files if f.incidents or f.empty_page}
+    observed: dict[int, Observation] = {}
+    for f in files:
+        for entry in f.log_entries:
+            try:
+                observed[id(entry)] = log_entry_observation(entry, incident_url=url)
+                usable.add(f.path)
+            except ValueError as exc:
+                warnings.append(f"{f.path}: log entry {entry.get('id', '?')} skipped: {exc}")
+        for hook in filter(is_incident_webhook, f.webhooks):
+            try:
+                observed[id(hook)] = webhook_observation(hook, incident_url=url)
+                usable.add(f.path)
+            except ValueError as exc:
+                warnings.append(f"{f.path}: webhook event {hook.get('id', '?')} skipped: {exc}")
+    for path in dict.fromkeys(f.path for f in files):
+        if path not in usable:
+            warnings.append(
+                f"{path}: nothing usable for the timeline (no incident, log entries or incident webhook events)"
+            )
+    return observed
+
+
 class PagerDutyFiles:
     """A TimelineSource over exported PagerDuty JSON; each path is a file or a folder of them."""
 
@@ -134,29 +160,7 @@ class PagerDutyFiles:
         all_hooks = [e for f in files for e in f.webhooks if is_incident_webhook(e)]
         url = incident_url(incident, all_entries, all_hooks)
 
-        # Every copy is read, so a page fully overlapped by another still counts as usable.
-        usable: set[Path] = {f.path for f in files if f.incidents or f.empty_page}
-        observed: dict[int, Observation] = {}
-        for f in files:
-            for entry in f.log_entries:
-                try:
-                    observed[id(entry)] = log_entry_observation(entry, incident_url=url)
-                    usable.add(f.path)
-                except ValueError as exc:
-                    warnings.append(f"{f.path}: log entry {entry.get('id', '?')} skipped: {exc}")
-            for hook in f.webhooks:
-                if not is_incident_webhook(hook):
-                    continue
-                try:
-                    observed[id(hook)] = webhook_observation(hook, incident_url=url)
-                    usable.add(f.path)
-                except ValueError as exc:
-                    warnings.append(f"{f.path}: webhook event {hook.get('id', '?')} skipped: {exc}")
-        for path in dict.fromkeys(f.path for f in files):
-            if path not in usable:
-                warnings.append(
-                    f"{path}: nothing usable for the timeline (no incident, log entries or incident webhook events)"
-                )
+        observed = _observe(files, url, warnings)
         entries = dedupe_log_entries(e for e in all_entries if id(e) in observed)
         hooks = dedupe_webhooks(e for e in all_hooks if id(e) in observed)
         rest = [observed[id(e)] for e in entries]
