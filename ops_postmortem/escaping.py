@@ -12,9 +12,11 @@ from urllib.parse import quote, urlsplit
 
 # What GFM or linkify-it would turn into a link: scheme URLs, protocol-relative //host,
 # mailto:/xmpp:, www. hosts and e-mail addresses. `|` ends the match so table cells stay intact.
+# A bare "http://" is taken too: linkify reads the source after it, escapes or not.
 _LINKISH = re.compile(
     r"""(?ix)
-      (?:[a-z][a-z0-9+.-]*:)?//[^\s|<>`]+
+      [a-z][a-z0-9+.-]*://[^\s|<>`]*
+    | //[^\s|<>`]+
     | (?:mailto|xmpp):[^\s|<>`]+
     | (?<![\w.])www\d{0,3}\.[^\s|<>`]*
     | [\w.+-]+@[\w-]+(?:\.[\w-]+)+
@@ -38,8 +40,8 @@ _INLINE_SPECIALS = {
     "&": "&amp;",
 }
 _INLINE_RE = re.compile("|".join(re.escape(c) for c in _INLINE_SPECIALS))
-# A dot between a word and a letter would let linkify-it see a bare domain (evil.com).
-_DOMAIN_DOT = re.compile(r"(?<=\w)\.(?=[^\W\d_])")
+# A dot before a letter would let linkify-it see a bare domain (evil.com, even b+|.io).
+_DOMAIN_DOT = re.compile(r"\.(?=[^\W\d_])")
 # Block constructs a line can open: heading, list, quote, setext underline, ordered list.
 _LINE_START = re.compile(r"^([#+\-=])|^(\d{1,9})([.)])")
 _NEWLINES = re.compile(r"\r\n|\r|\n")
@@ -59,20 +61,28 @@ def _escape_plain(text: str) -> str:
     return _DOMAIN_DOT.sub(r"\\.", escaped)
 
 
+def _link_spans(text: str) -> list[tuple[int, int]]:
+    """Where the link-like words are; touching ones are merged so their code spans cannot fuse."""
+    spans: list[tuple[int, int]] = []
+    for match in _LINKISH.finditer(text):
+        word = _TRAILING.sub("", match.group())
+        if not _LINKISH.fullmatch(word):  # only punctuation made it look like one ("www.")
+            continue
+        start, end = match.start(), match.start() + len(word)
+        if spans and spans[-1][1] == start:
+            start = spans.pop()[0]
+        spans.append((start, end))
+    return spans
+
+
 def _escape_inline(text: str) -> str:
     """One line's worth of text: link-like words in code spans, the rest escaped."""
     out: list[str] = []
     pos = 0
-    for match in _LINKISH.finditer(text):
-        word = match.group()
-        trail = _TRAILING.search(word)
-        if trail:
-            word = word[: trail.start()]
-        if not word or word.lower() in ("www.", "//"):
-            continue
-        out.append(_escape_plain(text[pos : match.start()]))
-        out.append(code_span(word))
-        pos = match.start() + len(word)
+    for start, end in _link_spans(text):
+        out.append(_escape_plain(text[pos:start]))
+        out.append(code_span(text[start:end]))
+        pos = end
     out.append(_escape_plain(text[pos:]))
     return "".join(out)
 

@@ -24,7 +24,7 @@ from ops_postmortem.render import edited_blocks, render_document, replace_genera
 
 _FMT = "markdown"
 # Ids become file names: nothing that could leave the folder or hide the file.
-_SAFE_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$")
+_SAFE_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}")
 
 
 def _mtime(path: Path) -> datetime:
@@ -46,7 +46,7 @@ class LocalStore:
     # ---- references ----------------------------------------------------------------------------
 
     def _doc_path(self, incident_id: str) -> Path:
-        if not _SAFE_ID.match(incident_id):
+        if not _SAFE_ID.fullmatch(incident_id):
             raise InputError(
                 f"incident id {incident_id!r} cannot name a file in {self.directory}",
                 hint="use only letters, digits, '.', '_' and '-', not starting with a dot (e.g. PD-Q1ABC)",
