@@ -174,13 +174,13 @@ _NOT_NAMES = frozenset({
 _ROLE_NOUNS = (r"(?:on-?call|oncall)(?:\s+(?:engineer|sre|person|responder|developer|dev|lead))?|engineer|"
                r"developer|dev|sre|dba|sysadmin|admin|administrator|responder|incident commander|reviewer|approver|"
                r"author|deployer|release manager|manager|contractor|team lead|tech lead|intern|new hire|employee|"
-               r"human|person|primary on-?call|secondary on-?call")
+               r"human|person|primary on-?call|secondary on-?call|ic")
 _ROLE = re.compile(
+    r"\b(?:the|our|their)\s+(?:[\w-]+\s+)?team\b|"
     r"\b(?:the|a|an|our|one|another|that|this|their|whichever|whoever)\s+"
     r"(?:(?:new|junior|senior|same|primary|secondary|backup|responding|deploying|reviewing|overnight|weekend|"
     r"on-?call|database|db|payments|platform|infra|backend|frontend|release)\s+){0,2}"
     rf"(?:{_ROLE_NOUNS})s?\b(?:\s+on\s+(?:call|duty))?"
-    r"|\b(?:the|our|their)\s+(?:[\w-]+\s+)?team\b"
     r"|\b(?:someone|somebody|whoever was on call|the person on call)\b"
     r"|\b(?:engineers|developers|devs|responders|reviewers|interns|SREs|DBAs)\b",
     re.IGNORECASE,
@@ -274,14 +274,15 @@ _NEGATION = re.compile(
 
 # Blame with the person as owner, agent or target rather than subject.
 _BLAME_NOUNS = (r"(?:mistake|fault|error(?!\s+(?:budget|rate|log|logs|message|messages|count|page|handling|code))|"
-                r"carelessness|negligence|sloppiness|incompetence|laziness|oversight|blunder|screw-?up|slip-?up)")
+                r"carelessness|negligence|sloppiness|incompetence|laziness|oversight|lapse|blunder|screw-?up|slip-?up)")
 _BLAME_ADJECTIVES = r"(?:careless|sloppy|negligent|incompetent|lazy)"
+_BLAME_ADVERBS = r"(?:carelessly|sloppily|negligently|lazily|incompetently)"
 _POSSESSIVE_BLAME = re.compile(
     rf"^['’]s\s+(?:(?:own|big|simple|honest|stupid|silly|{_BLAME_ADJECTIVES})\s+)?{_BLAME_NOUNS}\b", re.IGNORECASE
 )
 _AGENT_BLAME = re.compile(  # "a mistake by <person>", "a careless change by <person>", "blame lies with <person>"
     rf"\b(?:{_BLAME_NOUNS}\s+(?:made\s+|committed\s+)?(?:by|of|from|on the part of)|"
-    rf"{_BLAME_ADJECTIVES}\s+(?:[\w-]+\s+){{0,2}}by|"
+    rf"{_BLAME_ADJECTIVES}\s+(?:[\w-]+\s+){{0,2}}by|{_BLAME_ADVERBS}\s+(?:[\w-]+\s+)?by|"
     r"(?:blame|fault)(?:\s+for(?:\s+[\w-]+){1,5}?)?\s+(?:lies|lay|rests|rested|falls|fell|is|was)\s+(?:squarely\s+|entirely\s+|solely\s+)?"
     r"(?:with|on)|blamed?(?:\s+it)?(?:\s+on)?)\s+$",
     re.IGNORECASE,
@@ -290,6 +291,9 @@ _ATTRIBUTIVE_BLAME = re.compile(
     rf"\b(?:a|an|the|our|this|that|some)\s+{_BLAME_ADJECTIVES}\s+(?:{_ROLE_NOUNS})s?\b", re.IGNORECASE
 )
 _HUMAN_ERROR = re.compile(r"\bhuman (?:error|mistake|failure)s?\b", re.IGNORECASE)
+# "human error is never a root cause", "calling this human error misses the point": the framing rejected.
+_REJECTED_AFTER = re.compile(r"^\s*(?:is|was|are|were)\s+(?:not|never|rarely|seldom)\b|^\s*(?:isn't|wasn't)", re.IGNORECASE)
+_REJECTED_BEFORE = re.compile(r"\b(?:call(?:ing|ed)?|label(?:ling|ing|led)?)\s+(?:this|it|that)\s+$", re.IGNORECASE)
 
 
 def _clauses(text: str, end: int) -> list[tuple[str, int, int]]:
@@ -391,8 +395,15 @@ def _blame(text: str, spans: Sequence[_Span]) -> str | None:
             return _suggestion("noun", "", "")
         if _AGENT_BLAME.search(text[:span.start]) and not _negated(text, span.start):
             return _suggestion("noun", "", "")
-    for match in (*_ATTRIBUTIVE_BLAME.finditer(text), *_HUMAN_ERROR.finditer(text)):
+        if _starts_with_person(text, span.start, len(text), [span], False) and re.match(
+                rf"\s+{_BLAME_ADVERBS}\b", text[span.end:], re.IGNORECASE) and not _negated(text, span.start):
+            return _suggestion("noun", "", "")
+    for match in _ATTRIBUTIVE_BLAME.finditer(text):
         if not _negated(text, match.start()):
+            return _suggestion("noun", "", "")
+    for match in _HUMAN_ERROR.finditer(text):
+        rejected = _REJECTED_AFTER.match(text[match.end():]) or _REJECTED_BEFORE.search(text[:match.start()])
+        if not rejected and not _negated(text, match.start()):
             return _suggestion("noun", "", "")
     return None
 
@@ -411,6 +422,7 @@ _HEDGE = re.compile(
 # "more likely" is a likelihood and "would likely have" a counterfactual, not a doubt about what happened.
 # "more likely" is a likelihood and "would likely have" a counterfactual, not a doubt about what happened.
 _NOT_HEDGE_BEFORE = re.compile(r"\b(?:more|less|as|equally|would|could)\s+$", re.IGNORECASE)
+_NOT_HEDGE_AFTER = re.compile(r"^\s+to\s+(?:recur|reoccur|happen again|repeat|return|continue)\b", re.IGNORECASE)
 
 _CAUSAL = re.compile(
     r"\b(?:caus(?:e|es|ed|ing)|because|due to|owing to|led to|leads? to|leading to|"
@@ -427,6 +439,8 @@ _CAUSAL = re.compile(
     re.IGNORECASE,
 )
 _PLAN = re.compile(r"^\s*(?:we will|we'll|we are going to|we plan|we need to|going forward|to prevent|see )", re.IGNORECASE)
+_ARTIFACTS = (r"(?:graphs?|dashboards?|logs?|traces?|panels?|screenshots?|charts?|metrics|profiles?|heap dumps?|"
+              r"packet captures?|pcaps?|query plans?|audit logs?|events? log|diffs?)\b")
 _EVIDENCE = (
     re.compile(r"https?://\S+|\bwww\.\S+|\]\([^)]+\)"),
     re.compile(r"(?<![\d:])\d{1,2}:\d{2}(?::\d{2})?(?![\d:])"),
@@ -434,12 +448,21 @@ _EVIDENCE = (
     TICKET_KEY,
     re.compile(r"\b(?:PR|MR|pull request|merge request)\s*[#!]?\d+\b", re.IGNORECASE),
     re.compile(r"\b(?:commit|sha|revision|rev)\s+`?[0-9a-f]{7,40}\b|`[0-9a-f]{7,40}`", re.IGNORECASE),
+    # Stores that give plain text keep a link's label but not its URL, so a named artifact cited counts.
+    re.compile(
+        rf"\b(?:see|per|according to|as (?:shown|seen) (?:in|on|by)|shown (?:in|on|by))\s+"
+        rf"(?:the\s+|our\s+)?(?:[\w-]+\s+){{0,3}}{_ARTIFACTS}"
+        rf"|\b(?:the|our)\s+(?:[\w-]+\s+){{0,3}}{_ARTIFACTS}\s+(?:shows?|showed|confirms?|confirmed|indicates?)\b",
+        rf"|\((?:[\w-]+\s+){{0,4}}{_ARTIFACTS}\)",
+        re.IGNORECASE,
+    ),
 )
 
 
 def _hedged(text: str) -> bool:
     for match in _HEDGE.finditer(text):
-        if match.group().lower() == "likely" and _NOT_HEDGE_BEFORE.search(text[:match.start()]):
+        if match.group().lower() == "likely" and (
+                _NOT_HEDGE_BEFORE.search(text[:match.start()]) or _NOT_HEDGE_AFTER.match(text[match.end():])):
             continue
         return True
     return False
