@@ -452,7 +452,7 @@ _EVIDENCE = (
     re.compile(
         rf"\b(?:see|per|according to|as (?:shown|seen) (?:in|on|by)|shown (?:in|on|by))\s+"
         rf"(?:the\s+|our\s+)?(?:[\w-]+\s+){{0,3}}{_ARTIFACTS}"
-        rf"|\b(?:the|our)\s+(?:[\w-]+\s+){{0,3}}{_ARTIFACTS}\s+(?:shows?|showed|confirms?|confirmed|indicates?)\b",
+        rf"|\b(?:the|our)\s+(?:[\w-]+\s+){{0,3}}{_ARTIFACTS}\s+(?:shows?|showed|confirms?|confirmed|indicates?)\b"
         rf"|\((?:[\w-]+\s+){{0,4}}{_ARTIFACTS}\)",
         re.IGNORECASE,
     ),
