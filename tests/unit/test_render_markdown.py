@@ -193,11 +193,11 @@ def test_prompts_are_one_line_each_and_start_with_the_prefix() -> None:
 def test_facts_prefill_detection_and_response_with_evidence() -> None:
     text = render_sample()
     assert (
-        "Detected 2026-11-03 23:37:30 UTC by PagerDuty: Triggered through the API. "
+        "Detected at 2026-11-03 23:37:30 UTC by PagerDuty: Triggered through the API. "
         "([R5V2QK0DFZ3Y9T](https://acme.pagerduty.com/incidents/Q1ABC2DEF/log_entries/R5V2QK0DFZ3Y9T))\n"
     ) in text
-    assert "- Acknowledged 2026-11-03 23:41:45 UTC, 4m 15s after detection: Acknowledged by Ana Ruiz." in text
-    assert "- Mitigated 2026-11-03 23:52:40 UTC (inferred), 15m 10s after detection" in text
+    assert "- Acknowledged at 2026-11-03 23:41:45 UTC, 4m 15s after detection: Acknowledged by Ana Ruiz." in text
+    assert "- Mitigated at 2026-11-03 23:52:40 UTC (inferred), 15m 10s after detection" in text
 
 
 def test_timeline_rows_show_date_on_change_actor_repeats_and_evidence() -> None:
