@@ -471,6 +471,19 @@ def test_own_text_is_kept_when_attachments_add_context() -> None:
     assert event.text == "this graph: https://grafana.example.com/d/chk"
 
 
+def test_app_text_that_says_more_than_its_blocks_is_kept() -> None:
+    event = mapped(
+        {
+            "type": "message",
+            "text": "Deploy 4412 of checkout-api rolled back by Carol",
+            "ts": "1762214000.000100",
+            "bot_id": "B0DEPLOYS",
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "*checkout-api* 4412"}}],
+        }
+    )
+    assert event.text == "Deploy 4412 of checkout-api rolled back by Carol"
+
+
 @pytest.mark.parametrize(
     "record",
     [
