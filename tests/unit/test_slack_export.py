@@ -267,6 +267,38 @@ def test_two_partial_exports_count_each_message_once(tmp_path: Path) -> None:
     assert both.events == whole.events
 
 
+def test_export_unpacked_into_a_folder_of_its_own(tmp_path: Path) -> None:
+    shutil.copytree(EXPORT, tmp_path / "Acme Slack export Nov 3 2025 - Nov 4 2025")
+    assert collect([tmp_path]).events == collect([EXPORT]).events
+
+
+def test_message_changed_into_a_tombstone_drops_the_message(tmp_path: Path) -> None:
+    copy = writable_copy(tmp_path)
+    path = copy / CHANNEL_DIR / "2025-11-04.json"
+    day = json.loads(path.read_text(encoding="utf-8"))
+    carol = {"type": "message", "user": "U03CAROL", "text": "x", "ts": "1762213400.000600"}
+    tombstone = {
+        "type": "message",
+        "subtype": "tombstone",
+        "text": "This message was deleted.",
+        "user": "USLACKBOT",
+        "hidden": True,
+        "ts": "1762213400.000600",
+    }
+    day.append(
+        {
+            "type": "message",
+            "subtype": "message_changed",
+            "hidden": True,
+            "ts": "1762214800.000100",
+            "message": tombstone,
+            "previous_message": carol,
+        }
+    )
+    path.write_text(json.dumps(day), encoding="utf-8")
+    assert "1762213400.000600" not in by_ts(collect([copy]))
+
+
 def test_the_edited_copy_wins_across_exports(tmp_path: Path) -> None:
     old, new = tmp_path / "old", tmp_path / "new"
     shutil.copytree(EXPORT, old)
@@ -516,6 +548,25 @@ def test_app_text_that_says_more_than_its_blocks_is_kept() -> None:
 )
 def test_records_that_are_not_messages_map_to_none(record: dict[str, Any]) -> None:
     assert message_event(record, CTX) is None
+
+
+def test_odd_field_types_do_not_break_the_mapping() -> None:
+    event = mapped(
+        {
+            "type": "message",
+            "user": "U0ODD",
+            "user_profile": "not an object",
+            "text": None,
+            "ts": "1762214900.000200",
+            "thread_ts": 1762214900.0002,
+            "attachments": [{"fields": "abc", "text": "from attachment"}, "x"],
+            "blocks": [{"type": "context", "elements": 3}, {"type": "section", "fields": {"a": 1}}, 5],
+            "files": {"id": "F1"},
+            "bot_profile": 7,
+        }
+    )
+    assert (event.actor, event.text, event.thread) == ("U0ODD", "from attachment", None)
+    assert UserDirectory.from_json([{"id": "U1", "name": "x", "profile": "oops"}]).names == {"U1": "x"}
 
 
 def test_directory_fields() -> None:

@@ -62,7 +62,9 @@ class SlackUser:
 
 def user_from_json(entry: Mapping[str, Any]) -> SlackUser:
     """One users.json / users.list member (or a message's embedded `user_profile`, given its user id)."""
-    profile = entry.get("profile") or {}
+    profile = entry.get("profile")
+    if not isinstance(profile, dict):
+        profile = {}
     return SlackUser(
         id=str(entry.get("id") or ""),
         name=str(entry.get("name") or ""),
@@ -247,7 +249,7 @@ def _attachment_parts(attachments: object) -> list[str]:
         if not isinstance(item, dict):
             continue
         own = [str(item[k]) for k in ("pretext", "title", "text") if item.get(k)]
-        for f in item.get("fields") or ():
+        for f in _items(item.get("fields")):
             if isinstance(f, dict) and (f.get("title") or f.get("value")):
                 own.append(": ".join(str(f[k]) for k in ("title", "value") if f.get(k)))
         if not own and item.get("fallback"):
@@ -274,12 +276,16 @@ def _block_parts(blocks: object) -> list[str]:
         kind = block.get("type")
         if kind in ("section", "header"):
             parts.extend(_text_object(block.get("text")))
-            for f in block.get("fields") or ():
+            for f in _items(block.get("fields")):
                 parts.extend(_text_object(f))
         elif kind == "context":
-            for element in block.get("elements") or ():
+            for element in _items(block.get("elements")):
                 parts.extend(_text_object(element))
     return parts
+
+
+def _items(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _text_object(obj: object) -> list[str]:

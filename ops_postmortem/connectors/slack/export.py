@@ -54,6 +54,11 @@ class _Archive:
         self._names: set[str] = set()
         self._folders: set[str] | None = None
         if path.is_dir():
+            # An export unpacked into a folder of its own: look one level down for channels.json.
+            if not any((path / m).is_file() for m in _CHANNEL_FILES):
+                nested = [d for d in path.iterdir() if d.is_dir() and (d / "channels.json").is_file()]
+                if len(nested) == 1:
+                    self.path = nested[0]
             return
         if not path.is_file():
             raise InputError(
@@ -286,7 +291,7 @@ class _ChannelReader:
         messages = archive.load_list(member)
         skipped = 0
         for message in messages:
-            if not isinstance(message, Mapping) or not isinstance(message.get("ts"), str):
+            if not isinstance(message, dict) or not isinstance(message.get("ts"), str):
                 skipped += 1
                 continue
             self._take(message)
@@ -393,5 +398,5 @@ def _edit_stamp(message: Mapping[str, Any]) -> str:
     Slack ts values are fixed-width (10 digits, dot, 6 digits) so string order is time order.
     """
     edited = message.get("edited")
-    stamp = edited.get("ts") if isinstance(edited, Mapping) else None
+    stamp = edited.get("ts") if isinstance(edited, dict) else None
     return stamp if isinstance(stamp, str) else ""
