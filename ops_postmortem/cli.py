@@ -9,9 +9,9 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ops_postmortem import __version__
 from ops_postmortem.config import Config, load_config
@@ -27,6 +27,13 @@ def _time_arg(text: str) -> datetime:
         return parse_time(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _date_arg(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-27") from exc
 
 
 def _add_sources(p: argparse.ArgumentParser) -> None:
@@ -88,6 +95,65 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="with --refresh, overwrite hand edits to generated sections")
     p.add_argument("--json", action="store_true", help='print {"url", "created"}')
     p.set_defaults(handler=cmd_open)
+
+    p = sub.add_parser("comment", help="comment on a postmortem, reply, resolve or reopen a thread",
+                       description="Manage review comments on a doc (the local store keeps them beside the doc).")
+    p.add_argument("doc", metavar="DOC", help="the doc: a path, URL, id, or an incident id")
+    p.add_argument("text", nargs="?", default="", metavar="TEXT", help="the comment or reply text")
+    p.add_argument("--author", help='who is writing: "Name", "email" or "Name <email>"')
+    p.add_argument("--quote", metavar="TEXT", help="the passage of the doc the comment is about")
+    action = p.add_mutually_exclusive_group()
+    action.add_argument("--reply", metavar="ID", help="reply to comment ID")
+    action.add_argument("--resolve", metavar="ID", help="resolve thread ID (with an optional TEXT)")
+    action.add_argument("--reopen", metavar="ID", help="reopen thread ID (with an optional TEXT)")
+    action.add_argument("--list", action="store_true", help="list the comment threads")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(handler=cmd_comment)
+
+    p = sub.add_parser("review", help="check sign-off: who approved, who asked for changes, what is open",
+                       description="Exit 0 when every required reviewer approved and no correction is open, else 3.")
+    p.add_argument("doc", metavar="DOC")
+    p.add_argument("--reviewer", action="append", default=[], metavar="NAME_OR_EMAIL",
+                   help="a required reviewer (repeatable), in addition to config and the doc's table")
+    p.add_argument("--record", action="store_true", help="once signed off, mark the doc Final and fill its table")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(handler=cmd_review)
+
+    p = sub.add_parser("extract", help="turn the action-item table into tickets and write their keys back",
+                       description="Check every action item; ticket the valid ones; exit 3 if any is invalid.")
+    p.add_argument("doc", metavar="DOC")
+    p.add_argument("--as-of", type=_date_arg, metavar="DATE", help="the day overdue is judged against (default today)")
+    p.add_argument("--dry-run", action="store_true", help="check and report, create and write nothing")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(handler=cmd_extract)
+
+    p = sub.add_parser("sync", help="extract from changed postmortems and write ticket statuses back (for cron)",
+                       description="Safe to run every few minutes: a lock stops overlapping runs.")
+    p.add_argument("--as-of", type=_date_arg, metavar="DATE", help="the day overdue is judged against (default today)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(handler=cmd_sync)
+
+    p = sub.add_parser("lint", help="find blame, unsupported claims, open prompts and weak action items",
+                       description="Blameless, evidence-based writing checks; exit 3 when anything is found.")
+    p.add_argument("doc", metavar="DOC")
+    p.add_argument("--as-of", type=_date_arg, metavar="DATE", help="the day overdue is judged against (default today)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(handler=cmd_lint)
+
+    p = sub.add_parser("tickets", help="the local tracker: list, show or close tickets",
+                       description="Tickets in the embedded local tracker (<local dir>/tickets.db).")
+    tickets = p.add_subparsers(dest="tickets_command", metavar="ACTION", required=True)
+    t = tickets.add_parser("list", help="list tickets", description="List tickets, newest last.")
+    t.add_argument("--status", help="only tickets with this status (Open, In Progress, Done, Won't Do)")
+    t.add_argument("--incident", help="only tickets of this incident")
+    t.add_argument("--json", action="store_true", help="print one JSON document")
+    t = tickets.add_parser("show", help="show one ticket", description="Show one ticket with its description.")
+    t.add_argument("key", metavar="KEY")
+    t.add_argument("--json", action="store_true", help="print one JSON document")
+    t = tickets.add_parser("close", help="close a ticket", description="Set a ticket's status (default Done).")
+    t.add_argument("key", metavar="KEY")
+    t.add_argument("--status", default="Done", help="the closing status (default Done; or \"Won't Do\")")
+    p.set_defaults(handler=cmd_tickets)
     return parser
 
 
@@ -163,6 +229,122 @@ def cmd_open(args: argparse.Namespace, config: Config) -> int:
         print(f"{'refreshed' if result.refreshed else 'unchanged'} {result.ref.url}")
     else:
         print(f"exists {result.ref.url} (use --refresh to regenerate the timeline and metrics)")
+    return 0
+
+
+def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, ensure_ascii=False) if args.json else text)
+
+
+def cmd_comment(args: argparse.Namespace, config: Config) -> int:
+    from ops_postmortem.wiring import document_store
+
+    store = document_store(config)
+    ref = store.locate(args.doc)
+    if args.list:
+        threads = store.comments(ref)
+        data = [_comment_json(c) for c in threads]
+        lines = [f"{c.id} [{'open' if not c.resolved else 'resolved'}] {c.author.name}: {c.text}"
+                 + (f'  (on "{c.quote}")' if c.quote else "") for c in threads]
+        _emit(args, data, "\n".join(lines) or "no comments")
+        return 0
+    target = args.reply or args.resolve or args.reopen
+    if target is None:
+        if not args.text:
+            raise UsageError("comment needs TEXT", hint='e.g. postmortem comment DOC --author "Dana" "LGTM"')
+        comment = store.add_comment(ref, args.text, author=args.author, quote=args.quote)
+        _emit(args, _comment_json(comment), f"added {comment.id}")
+        return 0
+    if args.reply and not args.text:
+        raise UsageError("--reply needs TEXT")
+    action: Literal["resolve", "reopen"] | None = "resolve" if args.resolve else "reopen" if args.reopen else None
+    reply = store.reply(ref, target, args.text, author=args.author, action=action)
+    _emit(args, {"id": reply.id, "comment": target, "action": reply.action}, f"added {reply.id}")
+    return 0
+
+
+def _comment_json(c: Any) -> dict[str, Any]:
+    from ops_postmortem.model import iso_z
+
+    return {"id": c.id, "author": c.author.name, "email": c.author.email, "created_at": iso_z(c.created_at),
+            "quote": c.quote, "text": c.text, "resolved": c.resolved,
+            "replies": [{"id": r.id, "author": r.author.name, "text": r.text, "action": r.action}
+                        for r in c.replies]}
+
+
+def cmd_review(args: argparse.Namespace, config: Config) -> int:
+    from ops_postmortem.output import review_text
+    from ops_postmortem.wiring import document_store, review_settings, signoff_rules
+    from ops_postmortem.workflows.review import review, review_json
+
+    store = document_store(config)
+    result = review(store, store.locate(args.doc), signoff_rules(config), review_settings(config),
+                    flags=args.reviewer, record=args.record)
+    _emit(args, review_json(result), review_text(result))
+    return 0 if result.report.signed_off else 3
+
+
+def cmd_extract(args: argparse.Namespace, config: Config) -> int:
+    from ops_postmortem.output import extract_text
+    from ops_postmortem.wiring import document_store, extract_settings, ticket_tracker
+    from ops_postmortem.workflows.extract import extract, results_json
+
+    store = document_store(config)
+    result = extract(store, ticket_tracker(config), store.locate(args.doc), extract_settings(config),
+                     as_of=args.as_of or date.today(), dry_run=args.dry_run)
+    _emit(args, results_json(result), extract_text(result, args.dry_run))
+    return 0 if result.ok else 3
+
+
+def cmd_sync(args: argparse.Namespace, config: Config) -> int:
+    from ops_postmortem.output import sync_text
+    from ops_postmortem.wiring import document_store, extract_settings, sync_state_path, ticket_tracker
+    from ops_postmortem.workflows.sync import report_json, sync
+
+    report = sync(document_store(config), ticket_tracker(config), sync_state_path(config),
+                  extract_settings(config), as_of=args.as_of or date.today())
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    _emit(args, report_json(report), sync_text(report))
+    return 1 if any(d.error for d in report.docs) else 0
+
+
+def cmd_lint(args: argparse.Namespace, config: Config) -> int:
+    from ops_postmortem.actions import CheckRules
+    from ops_postmortem.lint import findings_json, lint_document
+    from ops_postmortem.output import lint_text
+    from ops_postmortem.wiring import directory, document_store, extract_settings
+    from ops_postmortem.dates import DateParser
+
+    store = document_store(config)
+    doc = store.read(store.locate(args.doc))
+    settings = extract_settings(config)
+    people = [name for e in directory(config).entries for name in (e.name, *e.aliases)]
+    rules = CheckRules(incident_date=doc.incident_date, as_of=args.as_of or date.today(),
+                       priority_limits=settings.priority_limits)
+    findings = lint_document(doc, people=people, rules=rules, date_parser=DateParser(settings.locale))
+    _emit(args, findings_json(findings), lint_text(findings))
+    return 3 if findings else 0
+
+
+def cmd_tickets(args: argparse.Namespace, config: Config) -> int:
+    from ops_postmortem.connectors.local.tracker import LocalTracker
+    from ops_postmortem.output import ticket_json, ticket_line
+    from ops_postmortem.wiring import ticket_tracker
+
+    tracker = ticket_tracker(config)
+    if not isinstance(tracker, LocalTracker):
+        raise UsageError(f"`tickets` manages the local tracker; this config uses {tracker.kind}",
+                         hint=f"use {tracker.kind} itself to list or close its tickets")
+    if args.tickets_command == "list":
+        found = tracker.list(status=args.status, incident=args.incident)
+        _emit(args, [ticket_json(t) for t in found], "\n".join(ticket_line(t) for t in found) or "no tickets")
+    elif args.tickets_command == "show":
+        ticket = tracker.show(args.key)
+        _emit(args, ticket_json(ticket), f"{ticket_line(ticket)}\n\n{ticket.description}")
+    else:
+        ticket = tracker.close(args.key, args.status)
+        print(ticket_line(ticket))
     return 0
 
 

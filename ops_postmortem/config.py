@@ -30,6 +30,10 @@ KNOWN_KEYS: dict[str, frozenset[str]] = {
         {"timezone", "mitigation_patterns", "window_before", "window_after", "collapse_window"}
     ),
     "tracker": frozenset({"kind"}),
+    "review": frozenset({"reviewers", "by_severity", "approval_phrases", "rejection_phrases"}),
+    "extract": frozenset({"locale", "priority_limits", "comment_on_invalid"}),
+    "sync": frozenset({"state_file"}),
+    "people": frozenset(),  # any display name; each entry is checked by people.Directory
     "slack": frozenset({"workspace_url", "token", "channel_pattern", "api_url", "publish_channels"}),
 }
 
@@ -242,6 +246,19 @@ def validate_keys(data: Mapping[str, Any], origin: str) -> None:
         if not isinstance(value, dict):
             raise ConfigError(f"{origin}: [{name}] must be a table")
         for key in value:
-            if key not in KNOWN_KEYS[name]:
+            if name != "people" and key not in KNOWN_KEYS[name]:
                 known = ", ".join(sorted(KNOWN_KEYS[name]))
                 raise ConfigError(f"{origin}: unknown key {key!r} in [{name}]", hint=f"known keys: {known}")
+
+
+def priority_limits(section: Section, key: str = "priority_limits") -> dict[str, timedelta]:
+    """`{ P0 = "1w", P1 = "4w" }` -> {"P0": 7 days, ...}."""
+    limits: dict[str, timedelta] = {}
+    for priority, text in section.table(key).items():
+        if not isinstance(text, str):
+            raise ConfigError(f"{section.where(key)}.{priority} must be a duration such as \"4w\"")
+        try:
+            limits[priority.strip().upper()] = parse_duration(text)
+        except ValueError as exc:
+            raise ConfigError(f"{section.where(key)}.{priority}: {exc}") from exc
+    return limits

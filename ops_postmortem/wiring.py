@@ -5,11 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
-from ops_postmortem.config import Config
-from ops_postmortem.connectors.base import DocumentStore, TimelineSource, WindowedSource
+from ops_postmortem.config import Config, priority_limits
+from ops_postmortem.connectors.base import DocumentStore, TicketTracker, TimelineSource, WindowedSource
 from ops_postmortem.errors import ConfigError, UsageError
+from ops_postmortem.people import Directory
+from ops_postmortem.signoff import SignOffRules
+from ops_postmortem.workflows.extract import ExtractSettings
+from ops_postmortem.workflows.review import ReviewSettings
+
+
+DEFAULT_PRIORITY_LIMITS = {"P0": timedelta(weeks=1), "P1": timedelta(weeks=4), "P2": timedelta(weeks=8)}
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,52 @@ def document_store(config: Config, kind: str | None = None) -> DocumentStore:
 
         return LocalStore(config.local_dir, template_dir=config.template_dir)
     raise ConfigError(f"store kind {kind!r} is not available in this version", hint="use kind = \"local\"")
+
+
+def directory(config: Config) -> Directory:
+    section = config.section("people")
+    return Directory.from_config(section.data, section.origin)
+
+
+def ticket_tracker(config: Config) -> TicketTracker:
+    kind = config.tracker_kind
+    if kind == "local":
+        from ops_postmortem.connectors.local.tracker import LocalTracker
+
+        return LocalTracker(config.local_dir / "tickets.db", directory=directory(config))
+    raise ConfigError(f"tracker kind {kind!r} is not available in this version", hint='use kind = "local"')
+
+
+def signoff_rules(config: Config) -> SignOffRules:
+    section = config.section("review")
+    return SignOffRules(
+        directory(config), section.strings("approval_phrases"), section.strings("rejection_phrases")
+    )
+
+
+def review_settings(config: Config) -> ReviewSettings:
+    section = config.section("review")
+    by_severity = {}
+    for severity, names in section.table("by_severity").items():
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ConfigError(f"{section.where('by_severity')}.{severity} must be a list of names or e-mails")
+        by_severity[severity.upper()] = tuple(names)
+    return ReviewSettings(section.strings("reviewers"), by_severity)
+
+
+def extract_settings(config: Config) -> ExtractSettings:
+    section = config.section("extract")
+    limits = priority_limits(section) if "priority_limits" in section else dict(DEFAULT_PRIORITY_LIMITS)
+    return ExtractSettings(
+        locale=section.string("locale", "en-US") or "en-US",
+        priority_limits=limits,
+        comment_on_invalid=section.flag("comment_on_invalid", True),
+    )
+
+
+def sync_state_path(config: Config) -> Path:
+    path = config.section("sync").path("state_file", config.base_dir)
+    return path or config.local_dir / ".sync-state.json"
 
 
 def split_people(values: Sequence[str]) -> list[str]:

@@ -14,12 +14,25 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
+from ops_postmortem.connectors.local.comments import CommentLog, parse_author
 from ops_postmortem.errors import ConflictError, DocumentError, InputError
-from ops_postmortem.markdown_doc import parse_markdown, set_cells
-from ops_postmortem.model import UTC, CellUpdate, DocChange, DocRef, Document, Timeline
+from ops_postmortem.markdown_doc import fill_table_rows, parse_markdown, set_cells, set_status
+from ops_postmortem.model import (
+    UTC,
+    CellUpdate,
+    CommentReply,
+    DocChange,
+    DocRef,
+    Document,
+    ReviewComment,
+    SignOff,
+    Timeline,
+)
+from ops_postmortem.people import normalise_name
 from ops_postmortem.render import edited_blocks, render_document, replace_generated
 
 _FMT = "markdown"
@@ -230,3 +243,55 @@ class LocalStore:
                 if incident_id is not None:  # other Markdown in the folder is not a postmortem
                     changes.append(DocChange(ref, modified))
         return sorted(changes, key=lambda c: (c.modified_at, c.ref.id))
+
+    # ---- review ----------------------------------------------------------------------------------
+
+    def _comments(self, ref: DocRef) -> CommentLog:
+        path = self._path(ref)
+        return CommentLog(path.with_name(path.stem + ".comments.jsonl"))
+
+    def comments(self, ref: DocRef) -> list[ReviewComment]:
+        return self._comments(ref).read()
+
+    def add_comment(
+        self, ref: DocRef, text: str, *, author: str | None = None, quote: str | None = None
+    ) -> ReviewComment:
+        if quote and quote not in self._read_text(self._path(ref)):
+            raise InputError(f"{self._path(ref)}: the quoted text is not in the doc", hint="quote it exactly")
+        return self._comments(ref).add(parse_author(author or "ops-postmortem"), text, quote)
+
+    def reply(
+        self,
+        ref: DocRef,
+        comment_id: str,
+        text: str,
+        *,
+        author: str | None = None,
+        action: Literal["resolve", "reopen"] | None = None,
+    ) -> CommentReply:
+        return self._comments(ref).reply(comment_id, parse_author(author or "ops-postmortem"), text, action)
+
+    def finalize(self, ref: DocRef, signoffs: Sequence[SignOff]) -> None:
+        """Status Final and one reviewers-table row per sign-off, keeping the roles people wrote."""
+        path = self._path(ref)
+        data = self._read_bytes(path)
+        text = self._decode(path, data)
+        doc = parse_markdown(text, ref)
+        table = next(
+            (t for t in doc.tables if t.header and normalise_name(t.header[0]) in ("reviewer", "reviewers")),
+            None,
+        )
+        updated = set_status(text, "Final")
+        if table is not None:
+            roles = {normalise_name(r[0].text): r[1].text for r in table.rows if len(r) > 1 and r[0].text}
+            rows = [
+                [
+                    s.reviewer.name,
+                    roles.get(normalise_name(s.reviewer.name), ""),
+                    "Approved",
+                    s.at.date().isoformat() if s.at else "",
+                ]
+                for s in signoffs
+            ]
+            updated = fill_table_rows(updated, table.index, rows)
+        self._replace(path, updated, _revision(data))
