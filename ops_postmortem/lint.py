@@ -168,7 +168,10 @@ _NOT_NAMES = frozenset({
     "fastly", "akamai", "heroku", "vercel", "netlify", "openai", "disruption", "budget", "autoscaler",
     "horizontal", "vertical", "cert", "certificate", "certificates", "secret", "secrets", "keys", "dns",
     "cdn", "tls", "ssl", "http", "https", "grpc", "rest", "graphql", "sql", "nosql", "orm", "sdk", "cli", "ui",
-    "ux", "commander"
+    "ux", "commander", "engineering", "operations", "success", "support", "security", "reliability", "sales",
+    "marketing", "finance", "legal", "research", "product", "design", "data", "analytics", "desk", "center", "centre",
+    "office", "group", "department", "division", "unit", "squad", "guild", "tribe", "org", "organization",
+    "organisation", "site", "people", "qa", "hr",
 })
 
 _ROLE_NOUNS = (r"(?:on-?call|oncall)(?:\s+(?:engineer|sre|person|responder|developer|dev|lead))?|engineer|"
@@ -180,7 +183,8 @@ _ROLE = re.compile(
     r"\b(?:the|a|an|our|one|another|that|this|their|whichever|whoever)\s+"
     r"(?:(?:new|junior|senior|same|primary|secondary|backup|responding|deploying|reviewing|overnight|weekend|"
     r"on-?call|database|db|payments|platform|infra|backend|frontend|release)\s+){0,2}"
-    rf"(?:{_ROLE_NOUNS})s?\b(?:\s+on\s+(?:call|duty))?"
+    rf"(?:{_ROLE_NOUNS})s?\b(?:\s+on\s+(?:call|duty|shift))?"
+    r"|\bthe\s+operators?\s+on\s+(?:call|duty|shift)\b"
     r"|\b(?:someone|somebody|whoever was on call|the person on call)\b"
     r"|\b(?:engineers|developers|devs|responders|reviewers|interns|SREs|DBAs)\b",
     re.IGNORECASE,
@@ -260,7 +264,7 @@ _LEAD_IN = re.compile(
     re.IGNORECASE,
 )
 _TAIL = re.compile(
-    rf"^(?:\s+(?:from|on|in|at|of|for)\s+(?:the\s+)?[\w-]+(?:\s+[\w-]+)?)?(?:\s+{_ADVERBS})*\s*$", re.IGNORECASE
+    rf"^(?:\s+(?:responsible\s+for|in\s+charge\s+of|from|on|in|at|of|for)\s+(?:the\s+)?[\w-]+(?:\s+[\w-]+)?)?(?:\s+{_ADVERBS})*\s*$", re.IGNORECASE
 )
 _BOUNDARY = re.compile(
     r"[,;()\[\]—–]|:(?=\s)|\s-\s|\b(?:and|but|then|so|because|since|although|though|while|whereas|which|who|"
@@ -292,8 +296,16 @@ _ATTRIBUTIVE_BLAME = re.compile(
 )
 _HUMAN_ERROR = re.compile(r"\bhuman (?:error|mistake|failure)s?\b", re.IGNORECASE)
 # "human error is never a root cause", "calling this human error misses the point": the framing rejected.
-_REJECTED_AFTER = re.compile(r"^\s*(?:is|was|are|were)\s+(?:not|never|rarely|seldom)\b|^\s*(?:isn't|wasn't)", re.IGNORECASE)
-_REJECTED_BEFORE = re.compile(r"\b(?:call(?:ing|ed)?|label(?:ling|ing|led)?)\s+(?:this|it|that)\s+$", re.IGNORECASE)
+_REJECTED_AFTER = re.compile(
+    r"^\s*(?:is|was|are|were|has been|had been)\s+(?:not|never|rarely|seldom|ruled out|excluded|dismissed)\b"
+    r"|^\s*(?:isn't|wasn't)",
+    re.IGNORECASE,
+)
+_REJECTED_BEFORE = re.compile(
+    r"\b(?:(?:call(?:ing|ed)?|label(?:ling|ing|led)?)\s+(?:this|it|that)|rul(?:e|ed|es|ing)\s+out|exclud(?:e|ed|es|ing))"
+    r"\s+$",
+    re.IGNORECASE,
+)
 
 
 def _clauses(text: str, end: int) -> list[tuple[str, int, int]]:
@@ -330,10 +342,13 @@ def _subject_is_person(text: str, at: int, spans: Sequence[_Span], lone_names: b
     person = _starts_with_person(text, start, end, spans, lone_names)
     if person is not None:
         return bool(_TAIL.match(text[person.end:end]))
+    if intro == "who":
+        # "Jonas, who didn't bother to", "the person who wrote it made a mistake": a person antecedent decides.
+        antecedent = next(((s, e) for _, s, e in reversed(clauses[:-1]) if text[s:e].strip()), None)
+        return antecedent is not None and any(
+            span.end == len(text[:antecedent[1]].rstrip()) and span.start >= antecedent[0] for span in spans)
     if text[start:end].strip() and not re.fullmatch(rf"(?:\s*{_ADVERBS})*\s*", text[start:end], re.IGNORECASE):
         return False
-    if intro == "who":
-        return True  # "..., who failed to": "who" always stands for a person
     if intro not in ("", ",", "and", "but", "then", "so", "(", ")", "—", "–"):
         return False
     # An elided or appositive subject: "Priya restarted the pod, then forgot to ..."; skip relative clauses.
@@ -434,7 +449,11 @@ _CAUSAL = re.compile(
     r"consequently|as a consequence|allow(?:ed|s|ing)|let (?:the|it|a|an|them|this)|enabl(?:ed|es|ing)|"
     r"prevent(?:ed|s|ing)|kept\b[^.]{0,30}?\bfrom|block(?:ed|s|ing)|broke|exhaust(?:ed|s|ing)|"
     r"amplif(?:ied|ies|y)|saturat(?:ed|es|ing)|overload(?:ed|s|ing)|starv(?:ed|es|ing)|drove|"
-    r"introduc(?:ed|es|ing)|(?:take|takes|taking|took|bring|brings|bringing|brought) down|"
+    r"introduc(?:ed|es|ing)|(?:take|takes|taking|took|bring|brings|bringing|brought) down|overload|"
+    r"(?:(?:doubl|tripl|quadrupl)(?:ed|es|ing)|slow(?:ed|s|ing)(?: down)?)\s+(?:the|every|all|each|its|our|their)\b|"
+    r"forc(?:ed|es|ing)|"
+    r"made\s+(?:[\w'-]+\s+){1,4}?(?:fail|crash|time out|hang|stall|break|drop|retry|restart|miss|exceed)|"
+    r"kept\b[^.]{0,30}?\b(?:pinned|stuck|waiting|retrying|busy)|"
     r"knocked (?:out|over))\b|[,;] so\b",
     re.IGNORECASE,
 )
@@ -513,8 +532,9 @@ def _root_cause(doc: Document) -> tuple[Section | None, list[Section]]:
     return None, []
 
 
-_EMPTY_ANSWERS = frozenset({"", "n a", "na", "none", "tbd", "tbc", "todo", "same as above", "see above",
-                            "see trigger", "see latent conditions", "see root cause"})
+_EMPTY_ANSWERS = frozenset({"", "n a", "na", "none", "none identified", "nothing", "nothing identified",
+                            "not applicable", "tbd", "tbc", "todo", "same as above", "see above", "see trigger",
+                            "see latent conditions", "see root cause"})
 _STOPWORDS = frozenset({
     "the", "a", "an", "of", "to", "and", "in", "on", "at", "by", "for", "was", "were", "is", "are", "it",
     "this", "that", "with", "from", "as", "be", "been"
@@ -527,11 +547,17 @@ def _answer(text: str) -> str:
 
 
 def _same(a: str, b: str) -> bool:
+    """Mostly the same content words; words sharing a 4-letter stem count as one ("cert", "certificate")."""
     words_a = {w for w in _norm(a).split() if w not in _STOPWORDS}
     words_b = {w for w in _norm(b).split() if w not in _STOPWORDS}
     if not words_a or not words_b:
         return False
-    return len(words_a & words_b) / len(words_a | words_b) >= 0.75
+    shared = sum(1 for w in words_a if any(_stem_match(w, v) for v in words_b))
+    return shared / (len(words_a) + len(words_b) - shared) >= 0.75
+
+
+def _stem_match(a: str, b: str) -> bool:
+    return a == b or (min(len(a), len(b)) >= 4 and (a.startswith(b) or b.startswith(a)))
 
 
 _INLINE_PART = re.compile(r"^(trigger|latent conditions?|underlying conditions?)\s*:?\s*[:\-–—]?\s*(.*)$", re.IGNORECASE | re.DOTALL)
