@@ -444,7 +444,6 @@ def test_api_reply_from_conversations_replies() -> None:
     assert event.link == (
         "https://acme.slack.com/archives/C0INC2042/p1762213200000300?thread_ts=1762213100.000200&cid=C0INC2042"
     )
-    assert event.dedupe_key == "slack:C0INC2042:1762213200.000300"
 
 
 def test_api_app_message_with_bot_id_and_user() -> None:

@@ -104,7 +104,6 @@ class ChannelContext:
     channels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))  # id -> name
     workspace_url: str | None = None  # https://acme.slack.com
     _link_prefix: str | None = field(init=False, repr=False, compare=False, default=None)
-    _dedupe_prefix: str | None = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
         # Built once: the benchmark maps 100,000 messages through this context.
@@ -112,7 +111,6 @@ class ChannelContext:
         if self.workspace_url and self.channel_id:
             prefix = f"{self.workspace_url.rstrip('/')}/archives/{self.channel_id}/p"
         object.__setattr__(self, "_link_prefix", prefix)
-        object.__setattr__(self, "_dedupe_prefix", f"slack:{self.channel_id}:" if self.channel_id else None)
 
     def permalink(self, ts: str, thread_ts: str | None) -> str | None:
         prefix = self._link_prefix
@@ -122,10 +120,6 @@ class ChannelContext:
         if thread_ts and thread_ts != ts:
             link += f"?thread_ts={thread_ts}&cid={self.channel_id}"
         return link
-
-    def dedupe_key(self, ts: str) -> str | None:
-        prefix = self._dedupe_prefix
-        return None if prefix is None else prefix + ts
 
 
 def is_tombstone(message: Mapping[str, Any]) -> bool:
@@ -173,11 +167,12 @@ def message_event(message: Mapping[str, Any], ctx: ChannelContext) -> TimelineEv
     None: tombstones, edit and delete records, other hidden bookkeeping records, and entries
     without a string `ts` (a float ts would already have lost digits).
     """
-    ts = message.get("ts")
-    subtype = message.get("subtype")
-    if not isinstance(ts, str) or message.get("hidden") or subtype in _NOT_MESSAGES:
+    get = message.get
+    ts = get("ts")
+    subtype = get("subtype")
+    if not isinstance(ts, str) or get("hidden") or subtype in _NOT_MESSAGES:
         return None
-    thread_ts = message.get("thread_ts")
+    thread_ts = get("thread_ts")
     if not isinstance(thread_ts, str):
         thread_ts = None
     return TimelineEvent(
@@ -188,7 +183,6 @@ def message_event(message: Mapping[str, Any], ctx: ChannelContext) -> TimelineEv
         actor=actor(message, ctx.users),
         link=ctx.permalink(ts, thread_ts),
         ident=ts,
-        dedupe_key=ctx.dedupe_key(ts),
         thread=thread_ts if thread_ts and thread_ts != ts else None,
     )
 
@@ -216,10 +210,11 @@ def actor(message: Mapping[str, Any], users: UserDirectory) -> str | None:
 
 def message_text(message: Mapping[str, Any], ctx: ChannelContext) -> str:
     """Plain text of a message; app posts get theirs from attachments or blocks."""
+    get = message.get
     names, channels = ctx.users.names, ctx.channels
-    text = to_text(str(message.get("text") or ""), users=names, channels=channels)
-    attachments = message.get("attachments")
-    blocks = message.get("blocks")
+    text = to_text(str(get("text") or ""), users=names, channels=channels)
+    attachments = get("attachments")
+    blocks = get("blocks")
     if attachments or (blocks and _has_text_blocks(blocks)):
         parts = _attachment_parts(attachments) + _block_parts(blocks)
         if parts:
@@ -227,7 +222,7 @@ def message_text(message: Mapping[str, Any], ctx: ChannelContext) -> str:
             if _is_fallback(text, built, attachments):
                 text = built
     if not text or text.isspace():
-        text = _file_text(message.get("files"))
+        text = _file_text(get("files"))
     return text
 
 
