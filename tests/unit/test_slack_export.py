@@ -16,9 +16,11 @@ from ops_postmortem.connectors.slack.connector import (
     ChannelContext,
     UserDirectory,
     message_event,
+    slack_time,
 )
 from ops_postmortem.errors import InputError
 from ops_postmortem.model import Kind, SourceBatch, TimelineEvent
+from ops_postmortem.timeutil import parse_slack_ts
 
 EXPORT = Path(__file__).resolve().parent.parent / "fixtures" / "slack" / "export"
 CHANNEL = "inc-2042-checkout-5xx"
@@ -99,6 +101,14 @@ def test_ts_is_kept_as_the_exact_string(export: Path) -> None:
     assert events["1762213080.000000"].ident == "1762213080.000000"  # not "1762213080.0"
     assert events["1762213090.000010"].at.microsecond == 10
     assert events["1762213200.000300"].at.microsecond == 300
+
+
+@pytest.mark.parametrize(
+    "ts",
+    ["1762213050.000100", "1762213080.000000", "0000000001.999999", "1762213050.0001", "1762213050", "17.5"],
+)
+def test_fast_ts_parsing_agrees_with_timeutil(ts: str) -> None:
+    assert slack_time(ts) == parse_slack_ts(ts)
 
 
 def test_actors(export: Path) -> None:
@@ -569,10 +579,7 @@ def test_odd_field_types_do_not_break_the_mapping() -> None:
 
 
 def test_directory_fields() -> None:
-    alice = API_USERS.get("U01ALICE")
-    carol = API_USERS.get("U03CAROL")
-    bot = API_USERS.get("U0PDBOT01")
-    assert alice is not None and carol is not None and bot is not None
+    alice, carol, bot = (API_USERS.users[u] for u in ("U01ALICE", "U03CAROL", "U0PDBOT01"))
     assert (alice.label, alice.real_name, alice.email, alice.deleted) == (
         "Alice (IC)",
         "Alice Chen",
@@ -582,4 +589,4 @@ def test_directory_fields() -> None:
     assert (carol.label, carol.deleted, carol.email) == ("Carol Diaz", True, "carol@acme.example")
     assert (bot.label, bot.is_bot, bot.email) == ("PagerDuty", True, None)
     assert API_USERS.names["U02BOB"] == "Bob Okafor"
-    assert len(API_USERS) == 4
+    assert len(API_USERS.users) == 4

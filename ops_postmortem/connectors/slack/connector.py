@@ -18,7 +18,6 @@ from ops_postmortem.model import UTC, Kind, TimelineEvent
 from ops_postmortem.timeutil import parse_slack_ts
 
 SOURCE = "slack"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MEMBERSHIP = "membership"
 CHANNEL_CHANGE = "channel_change"
 
@@ -39,10 +38,11 @@ _NOISE_KINDS = {
 }
 DELETED_TEXT = "This message was deleted."
 # Records that only change or remove other records; the reader applies them via edit_of / deleted_ts.
-_TEXT_BLOCKS = frozenset({"section", "header", "context"})
 _NOT_MESSAGES = frozenset({"tombstone", "message_changed", "message_deleted"})
+_TEXT_BLOCKS = frozenset({"section", "header", "context"})
 # What Slack puts in `text` when a Block Kit message has no notification text of its own.
 _PLACEHOLDERS = {"This content can't be displayed.", "This content can\u2019t be displayed."}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -86,12 +86,6 @@ class UserDirectory:
     @classmethod
     def from_json(cls, entries: Iterable[Mapping[str, Any]]) -> UserDirectory:
         return cls(user_from_json(e) for e in entries if isinstance(e, Mapping))
-
-    def __len__(self) -> int:
-        return len(self.users)
-
-    def get(self, user_id: str) -> SlackUser | None:
-        return self.users.get(user_id)
 
 
 @dataclass(frozen=True)
@@ -149,7 +143,7 @@ def deleted_ts(message: Mapping[str, Any]) -> str | None:
 def slack_time(ts: str) -> datetime:
     """`timeutil.parse_slack_ts` with a fast path for the canonical "1762213050.000100" form.
 
-    Integer arithmetic only (never a float); Decimal cost more than the rest of the mapping.
+    Integer arithmetic only (never a float); Decimal is ~4x slower and this runs once per message.
     """
     seconds, _, fraction = ts.partition(".")
     if len(fraction) == 6 and fraction.isdigit() and seconds.isdigit():
