@@ -27,8 +27,9 @@ import base64
 import binascii
 import math
 import re
+import string
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from ops_postmortem.errors import ConfigError
@@ -135,17 +136,40 @@ def _jwt_header(value: str) -> bool:
 
 # ---- detectors --------------------------------------------------------------------------------
 
+# A check on a regex match and its secret value.
 Accept = Callable[[re.Match[str], str], bool]
+# A found secret: (match start, match end, secret start, secret end). Only the secret is replaced; a
+# match touching an existing marker is skipped, which keeps redaction idempotent.
+Span = tuple[int, int, int, int]
+Finder = Callable[[str], Iterator[Span]]
 
 
 @dataclass(frozen=True)
 class _Detector:
     name: str
-    pattern: re.Pattern[str]
-    # Extra check on a match and its secret value; None accepts every match.
-    accept: Accept | None = None
+    find: Finder
     # Lower-case substrings of which one must occur for the detector to be worth running.
     hints: tuple[str, ...] = ()
+
+
+def _secret_group(m: re.Match[str]) -> str | int:
+    for name in ("secret", "secret2", "secret3", "secret4"):
+        if name in m.re.groupindex and m.group(name) is not None:
+            return name
+    return 0
+
+
+def _regex(pattern: str | re.Pattern[str], accept: Accept | None = None) -> Finder:
+    compiled = re.compile(pattern)
+
+    def find(text: str) -> Iterator[Span]:
+        for m in compiled.finditer(text):
+            group = _secret_group(m)
+            value = m.group(group)
+            if value and (accept is None or accept(m, value)):
+                yield m.start(), m.end(), m.start(group), m.end(group)
+
+    return find
 
 
 def _value_ok(check: Callable[[str], bool]) -> Accept:
@@ -175,7 +199,7 @@ _VALUE = (
 
 def _assignment(keywords: str) -> str:
     # The key may sit inside a longer name (DB_PASSWORD, slackBotToken); the rest of the name is `suffix`.
-    return rf"(?i:{keywords})(?P<suffix>[A-Za-z0-9_.-]*?){_SEP}{_VALUE}"
+    return rf"(?i:{keywords})(?P<suffix>[A-Za-z0-9_.-]{{0,40}}?){_SEP}{_VALUE}"
 
 
 _PASSWORD_KEYS = r"passw(?:or)?d|passphrase|pwd|[_-]pass(?![a-z])"
@@ -200,7 +224,7 @@ _OG_KEY = re.compile(rf"{_UUID}|[A-Za-z0-9_-]{{20,64}}")
 
 def _builtin_detectors() -> tuple[_Detector, ...]:
     def d(name: str, hints: str, pattern: str, accept: Accept | None = None) -> _Detector:
-        return _Detector(name, re.compile(pattern), accept, tuple(hints.split()))
+        return _Detector(name, _regex(pattern, accept), tuple(hints.split()))
 
     return (
         d("private-key", "private", rf"(?P<secret>{_PEM_BEGIN}(?:[\s\S]*?{_PEM_END}|[\s\S]*))"),
@@ -209,13 +233,7 @@ def _builtin_detectors() -> tuple[_Detector, ...]:
             "putty",
             r"(?P<secret>PuTTY-User-Key-File-\d:[\s\S]*?(?:Private-MAC:[ \t]*[0-9a-fA-F]+|\Z))",
         ),
-        # The tail of a key whose BEGIN line was in an earlier message.
-        d(
-            "private-key",
-            "private",
-            rf"(?P<secret>(?=[A-Za-z0-9+/])(?:[A-Za-z0-9+/]{{16,}}={{0,2}}(?:\s+|\\n))*"
-            rf"(?:[A-Za-z0-9+/]{{1,15}}={{0,2}}(?:\s+|\\n))?{_PEM_END})",
-        ),
+        _Detector("private-key", _pem_tails, ("private",)),
         d(
             "jwt",
             "eyj",
@@ -328,12 +346,12 @@ def _builtin_detectors() -> tuple[_Detector, ...]:
 # One regex, run on the lower-cased text, that every secret above trips; clean text skips all detectors.
 # Python's regex engine tries each branch at each position, so every branch starts with a literal it can
 # reject at once, and context is checked by lookbehind only after a less common character.
-_SEP_AHEAD = r"""[\w.-]*["'\\\]]*[ \t]*[:="']"""
+_SEP_AHEAD = r"""[\w.-]{0,40}["'\\\]]*[ \t]*[:="']"""
 _PREFILTER = re.compile(
     rf"""
       -(?:--|-pass|-user|u[ \t]|(?<=pypi-)|pass(?![a-z]){_SEP_AHEAD})
     | _(?:(?<=npm_)|(?<=whsec_)|(?<=gh[oprsu]_)|(?<=github_pat_)|pass(?![a-z]){_SEP_AHEAD})
-    | ://[^\s/@]*@
+    | ://[^\s/@]{{0,256}}@
     | //(?<=1//)0
     | \.(?<=ya29\.)
     | a(?:kia|sia|bia|cca|3t|iza)
@@ -354,13 +372,6 @@ _PREFILTER = re.compile(
 # ---- the redactor -----------------------------------------------------------------------------
 
 
-def _secret_group(m: re.Match[str]) -> str | None:
-    for name in ("secret", "secret2", "secret3", "secret4"):
-        if name in m.re.groupindex and m.group(name) is not None:
-            return name
-    return None
-
-
 class Redactor:
     """Finds and replaces secrets; remembers where (never what) for the postmortem's redaction notes.
 
@@ -371,7 +382,7 @@ class Redactor:
 
     def __init__(self, *, extra_patterns: Sequence[str] = (), allow: Sequence[str] = ()) -> None:
         custom = tuple(
-            _Detector("custom", _compile(p, f"redaction.extra_patterns[{i}]"))
+            _Detector("custom", _regex(_compile(p, f"redaction.extra_patterns[{i}]")))
             for i, p in enumerate(extra_patterns)
         )
         self._detectors = _builtin_detectors()
@@ -415,22 +426,17 @@ class Redactor:
 
     def _apply(self, detector: _Detector, text: str, source: str, location: str) -> str:
         protected = [m.span() for m in _MARKER.finditer(text)] if MARKER_PREFIX in text else []
-
-        def replace_secret(m: re.Match[str]) -> str:
-            group = _secret_group(m) or 0
-            value = m.group(group)
-            start, end = m.span(group)
-            if not value or any(ps < m.end() and pe > m.start() for ps, pe in protected):
-                return m.group(0)
-            if any(a.fullmatch(value) for a in self._allow):
-                return m.group(0)
-            if detector.accept is not None and not detector.accept(m, value):
-                return m.group(0)
+        pieces: list[str] = []
+        done = 0
+        for start, end, secret_start, secret_end in detector.find(text):
+            if secret_start < done or any(ps < end and pe > start for ps, pe in protected):
+                continue
+            if any(a.fullmatch(text[secret_start:secret_end]) for a in self._allow):
+                continue
             self._redactions.append(Redaction(source, location, detector.name))
-            whole, offset = m.group(0), m.start()
-            return f"{whole[: start - offset]}{MARKER_PREFIX}{detector.name}]{whole[end - offset :]}"
-
-        return detector.pattern.sub(replace_secret, text)
+            pieces += (text[done:secret_start], f"{MARKER_PREFIX}{detector.name}]")
+            done = secret_end
+        return "".join((*pieces, text[done:])) if pieces else text
 
 
 def _compile(pattern: str, where: str) -> re.Pattern[str]:
@@ -451,6 +457,39 @@ def _pem_left_open(text: str) -> bool:
     """True when the last PEM BEGIN in `text` has no END after it (the rest may follow in later texts)."""
     begins = list(_PEM_BEGIN_RE.finditer(text))
     return bool(begins) and _PEM_END_RE.search(text, begins[-1].end()) is None
+
+
+_BASE64_CHARS = frozenset(string.ascii_letters + string.digits + "+/=")
+
+
+def _pem_tails(text: str) -> Iterator[Span]:
+    """The base64 lines up to and including a PEM END line: the rest of a key begun in an earlier message."""
+    for m in _PEM_END_RE.finditer(text):
+        start = _base64_lines_before(text, m.start())
+        if start < m.start():
+            yield start, m.end(), start, m.end()
+
+
+def _base64_lines_before(text: str, end: int) -> int:
+    # Walks back line by line in plain Python: a regex anchored at `end` would retry every start
+    # position and go quadratic on a long base64 blob.
+    start = pos = end
+    last_line = True
+    while True:
+        while pos > 0 and (text[pos - 1].isspace() or _escaped_newline_before(text, pos)):
+            pos -= 2 if _escaped_newline_before(text, pos) else 1
+        stop = pos
+        while pos > 0 and text[pos - 1] in _BASE64_CHARS and not _escaped_newline_before(text, pos):
+            pos -= 1
+        line = text[pos:stop]
+        if not _PEM_BODY_TOKEN.fullmatch(line) or (len(line) < 16 and not last_line):
+            return start
+        start, last_line = pos, False
+
+
+def _escaped_newline_before(text: str, pos: int) -> bool:
+    # Keys pasted from JSON (service-account files) carry their line breaks as a literal backslash-n.
+    return pos >= 2 and text[pos - 2 : pos] == "\\n"
 
 
 def _is_pem_body(text: str) -> bool:

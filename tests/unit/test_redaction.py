@@ -10,6 +10,7 @@ import base64
 import json
 import random
 import string
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -326,6 +327,13 @@ def test_pem_split_across_chat_messages() -> None:
     assert [r.location for r in redactor.redactions] == [f"slack 17622130{i}0.000100 text" for i in range(3)]
 
 
+def test_pem_tail_with_json_escaped_newlines() -> None:
+    text = '"' + "\\n".join(PEM_BODY[2:]) + '\\n-----END PRIVATE KEY-----\\n"'
+    out, redactor = run(text)
+    assert out == '"[REDACTED:private-key]\\n"'
+    assert redactor.summary() == {"private-key": 1}
+
+
 def test_base64_message_without_an_open_key_is_left_alone() -> None:
     text = "\n".join(PEM_BODY[1:3])
     assert run(text)[0] == text
@@ -477,3 +485,22 @@ def test_prefilter_rejects_ordinary_chat_and_passes_every_secret() -> None:
         assert _PREFILTER.search(text.lower()) is None, text
     for _, text, _ in POSITIVE:
         assert _PREFILTER.search(text.lower()) is not None, text
+
+
+def test_adversarial_texts_take_linear_time() -> None:
+    # Each of these took tens of seconds with a naive regex (quadratic backtracking); linear is milliseconds.
+    blob_lines = ("A" * 64 + "\n") * 3000
+    texts = [
+        blob_lines + "-----END RSA PRIVATE KEY",
+        "private " + "A" * 200_000,
+        "-----BEGIN RSA PRIVATE KEY-----\n" + blob_lines,
+        "token" * 40_000,
+        "token=a" * 30_000,
+        "://" * 60_000,
+        "Bearer " + "x" * 200_000,
+    ]
+    redactor = Redactor()
+    started = time.perf_counter()
+    for text in texts:
+        redactor.redact(text, source="slack", location="slack 1 text")
+    assert time.perf_counter() - started < 5
