@@ -248,10 +248,12 @@ def _attachment_parts(attachments: object) -> list[str]:
 
 
 def _has_text_blocks(blocks: object) -> bool:
-    # Most messages carry one rich_text block repeating `text`: skip them cheaply.
-    return isinstance(blocks, list) and any(
-        isinstance(b, dict) and b.get("type") in _TEXT_BLOCKS for b in blocks
-    )
+    # Most messages carry one rich_text block repeating `text`: skip them cheaply (a plain loop).
+    if isinstance(blocks, list):
+        for block in blocks:
+            if isinstance(block, dict) and block.get("type") in _TEXT_BLOCKS:
+                return True
+    return False
 
 
 def _block_parts(blocks: object) -> list[str]:

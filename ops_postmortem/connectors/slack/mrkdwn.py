@@ -17,16 +17,16 @@ _NOBODY: Mapping[str, str] = MappingProxyType({})
 
 # A control sequence never starts with a space; that keeps a stray unescaped "a < b > c" intact.
 _TOKEN = re.compile(r"<([^\s<>][^<>]*)>|&(amp|lt|gt);")
-_ENTITY = re.compile(r"&(amp|lt|gt);")
 _ENTITIES = {"amp": "&", "lt": "<", "gt": ">"}
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _BROADCASTS = {"here": "@here", "channel": "@channel", "everyone": "@everyone"}
 
 
 def _unescape(text: str) -> str:
+    # &amp; last, so "&amp;lt;" becomes "&lt;" and not "<".
     if "&" not in text:
         return text
-    return _ENTITY.sub(lambda m: _ENTITIES[m.group(1)], text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def to_text(
@@ -36,8 +36,8 @@ def to_text(
     channels: Mapping[str, str] = _NOBODY,
 ) -> str:
     """Decode mrkdwn. `users` maps user ids to display names, `channels` channel ids to names."""
-    if "<" not in text and "&" not in text:
-        return text
+    if "<" not in text:
+        return _unescape(text)
 
     def replace(m: re.Match[str]) -> str:
         entity = m.group(2)
