@@ -24,9 +24,19 @@ FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "lint
 SENTENCE_RULES = ("blame", "hedge", "unsupported-claim", "unanswered-prompt")
 REF = DocRef("local", "corpus", "file:///corpus.md")
 # A valid action table, so that documents built here are judged on the rule under test only.
-_ACTIONS = Table(0, "Action items", ("Action", "Owner", "Due", "Done when"),
-                 ((Cell("Add a CI check rejecting pool max below 20"), Cell("Priya Raman"), Cell("2026-12-01"),
-                   Cell("CI fails on a config with max=5")),))
+_ACTIONS = Table(
+    0,
+    "Action items",
+    ("Action", "Owner", "Due", "Done when"),
+    (
+        (
+            Cell("Add a CI check rejecting pool max below 20"),
+            Cell("Priya Raman"),
+            Cell("2026-12-01"),
+            Cell("CI fails on a config with max=5"),
+        ),
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -51,11 +61,14 @@ def load(path: Path, split: str | None = None) -> list[dict[str, Any]]:
 
 
 def people() -> list[str]:
-    return [ln.strip() for ln in (FIXTURES / "people.txt").read_text(encoding="utf-8").splitlines() if ln.strip()]
+    return [
+        ln.strip() for ln in (FIXTURES / "people.txt").read_text(encoding="utf-8").splitlines() if ln.strip()
+    ]
 
 
 def sentence_doc(text: str, section: str) -> Document:
     """The sentence in its section; Trigger and Latent conditions sit under Root cause as in the template."""
+    sections: tuple[Section, ...]
     if section in ("Trigger", "Latent conditions"):
         sections = (Section("Root cause", 2, ""), Section(section, 3, text))
     else:
@@ -112,15 +125,20 @@ def main() -> None:
     sentences = load(FIXTURES / "corpus.jsonl", args.split)
     documents = load(FIXTURES / "root_causes.jsonl", args.split)
     per_rule = [*evaluate_sentences(sentences).values(), evaluate_root_causes(documents)]
-    print(f"{len(sentences)} sentences, {len(documents)} root-cause sections"
-          f"{f' (split: {args.split})' if args.split else ''}\n")
+    print(
+        f"{len(sentences)} sentences, {len(documents)} root-cause sections"
+        f"{f' (split: {args.split})' if args.split else ''}\n"
+    )
     print(table([*per_rule, overall(per_rule)]))
     if args.errors:
         names = people()
         for record in sentences:
             got = predict(record, names)
             if got != set(record["labels"]):
-                print(f"\n[{record['section']}] {record['text']}\n  labels {sorted(record['labels'])} got {sorted(got)}")
+                print(
+                    f"\n[{record['section']}] {record['text']}\n"
+                    f"  labels {sorted(record['labels'])} got {sorted(got)}"
+                )
         for record in documents:
             got = {f.rule for f in lint_document(root_cause_doc(record))} & {"trigger-latent"}
             if got != set(record["labels"]):

@@ -1,9 +1,10 @@
 """Blameless lint for a postmortem in any store.
 
-Rules: blame aimed at people, hedged or unsupported causal claims, a root cause without both a trigger and latent
-conditions, unanswered template prompts, and action items that fail the checks in `actions`.
-Precision comes before recall: a false accusation of blame costs more trust than a missed one, so each rule needs
-a clear signal (a person as the subject of blame language, a hedge word, a causal claim with no evidence near it).
+Rules: blame aimed at people, hedged or unsupported causal claims, a root cause without both a trigger
+and latent conditions, unanswered template prompts, and action items that fail the checks in `actions`.
+Precision comes before recall: a false accusation of blame costs more trust than a missed one, so each
+rule needs a clear signal (a person as the subject of blame language, a hedge word, a causal claim with no
+evidence in the sentence).
 """
 
 from __future__ import annotations
@@ -38,16 +39,17 @@ WHY_HEDGE = ("A hedged cause is a guess: readers will treat it as the finding un
 WHY_UNSUPPORTED = ("A causal claim without evidence cannot be checked by reviewers; link the graph, log, PR "
                    "or timeline entry that shows it.")
 WHY_PROMPT = "A template prompt is still unanswered, so this part of the postmortem is not written yet."
-SUGGEST_HEDGE = ("State what the evidence shows and link it; if the cause is still unknown, say so plainly and "
-                 "add an action item to find out.")
-SUGGEST_UNSUPPORTED = ("Add the evidence to the sentence: a link to the graph, log or PR, a ticket key, or the "
-                       "time of the timeline entry (e.g. 'at 23:31, see timeline').")
+SUGGEST_HEDGE = ("State what the evidence shows and link it; if the cause is still unknown, say so plainly "
+                 "and add an action item to find out.")
+SUGGEST_UNSUPPORTED = ("Add the evidence to the sentence: a link to the graph, log or PR, a ticket key, or "
+                       "the time of the timeline entry (e.g. 'at 23:31, see timeline').")
 SUGGEST_PROMPT = "Answer the prompt and delete the TODO line, or write 'Not applicable:' with the reason."
-SUGGEST_TRIGGER_LATENT = ("Under Root cause, give '### Trigger' the change or event that set the incident off "
-                          "(e.g. 'PR #4411 lowered the pool max to 5') and '### Latent conditions' what let it do "
-                          "harm (e.g. 'the config schema accepted any pool size; no saturation alert').")
+SUGGEST_TRIGGER_LATENT = ("Under Root cause, give '### Trigger' the change or event that set the incident "
+                          "off (e.g. 'PR #4411 lowered the pool max to 5') and '### Latent conditions' what "
+                          "let it do harm (e.g. 'the config schema accepted any pool size; no saturation "
+                          "alert').")
 
-# ---- text handling ----------------------------------------------------------------------------------------------
+# ---- text handling ------------------------------------------------------------------------------------
 
 PROMPT = re.compile(r"TODO\(authors\):?", re.IGNORECASE)
 _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
@@ -56,8 +58,8 @@ _BULLET = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+(?:\[[ xX]\]\s+)?")
 _MD_LINK = re.compile(r"!?\[([^\]]*)\]\(([^)\s]*)[^)]*\)")
 _EMPHASIS = re.compile(r"(?<!\w)[_*~]+|[_*~]+(?!\w)|`")
 _SENTENCE_END = re.compile(r"([.!?]+[\"'”’)\]_*]*)\s+(?=[\"'“‘(\[_*]*[A-Z0-9@#])")
-_ABBREVIATIONS = frozenset({"e.g", "i.e", "etc", "vs", "approx", "cf", "incl", "dr", "mr", "mrs", "ms", "st", "no",
-                            "fig", "al", "inc", "ltd", "jr", "sr", "resp", "min", "max", "avg", "ca"})
+_ABBREVIATIONS = frozenset({"e.g", "i.e", "etc", "vs", "approx", "cf", "incl", "dr", "mr", "mrs", "ms", "st",
+                            "no", "fig", "al", "inc", "ltd", "jr", "sr", "resp", "min", "max", "avg", "ca"})
 
 
 def _norm(text: str) -> str:
@@ -78,11 +80,11 @@ def _plain(text: str) -> str:
 def _prompts(line: str) -> list[str]:
     starts = [m.start() for m in PROMPT.finditer(line)]
     ends = [*starts[1:], len(line)] if starts else []
-    return [line[s:e].strip().rstrip("_*").strip() for s, e in zip(starts, ends, strict=True)]
+    return [line[s:e].rstrip(" \t_*") for s, e in zip(starts, ends, strict=True)]
 
 
 def _body_lines(text: str) -> Iterator[str]:
-    """Prose lines: no HTML comments, fenced code (pasted logs) or pipe-table rows (tables are linted as tables)."""
+    """Prose lines: no HTML comments, fenced code (pasted logs) or pipe-table rows (linted as tables)."""
     in_fence = False
     for line in _COMMENT.sub("", text).splitlines():
         if _FENCE.match(line):
@@ -131,53 +133,55 @@ def _trim(sentence: str) -> str:
     return quote
 
 
-# ---- people and blame -------------------------------------------------------------------------------------------
+# ---- people and blame ---------------------------------------------------------------------------------
 
-# Capitalised words that start sentences or name products, places and parts of a system, never a person's name.
+# Capitalised words that start sentences or name products, places, teams and parts of a system: never a
+# person's name.
 _NOT_NAMES = frozenset({
-    "the", "this", "that", "these", "those", "a", "an", "our", "their", "its", "his", "her", "my", "your", "we",
-    "it", "they", "there", "here", "after", "before", "during", "when", "while", "then", "so", "but", "and",
-    "or", "if", "at", "on", "in", "by", "for", "from", "with", "without", "once", "since", "because", "as",
-    "also", "no", "nobody", "every", "each", "all", "some", "both", "neither", "either", "another", "one",
-    "two", "three", "first", "next", "later", "finally", "instead", "unfortunately", "meanwhile", "however",
-    "root", "key", "action", "actions", "latent", "trigger", "contributing", "impact", "summary", "detection",
-    "response", "timeline", "lessons", "what", "where", "why", "how", "who", "which", "whose", "status",
-    "severity", "incident", "postmortem", "review", "reviewer", "reviewers", "owner", "due", "priority",
-    "ticket", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january",
-    "february", "march", "april", "may", "june", "july", "august", "september", "october", "november",
-    "december", "utc", "gmt", "black", "cyber", "new", "year", "christmas", "easter", "alert", "alerts",
-    "alertmanager", "alerting", "manager", "rollouts", "rollout", "sentinel", "operator", "proxy", "gateway",
-    "balancer", "controller", "server", "servers", "service", "services", "pool", "cluster", "cache", "queue",
-    "worker", "workers", "scheduler", "agent", "engine", "monitor", "monitoring", "check", "checks", "pipeline",
-    "runner", "job", "jobs", "deploy", "deploys", "deployment", "database", "store", "storage", "bucket",
-    "function", "lambda", "team", "bot", "flag", "flags", "config", "console", "cloud", "armor", "front",
-    "door", "registry", "hub", "lab", "ops", "watch", "insights", "dashboard", "dashboards", "grafana",
-    "prometheus", "kafka", "redis", "postgres", "postgresql", "mysql", "mongo", "mongodb", "elastic",
-    "elasticsearch", "search", "terraform", "ansible", "helm", "argo", "flux", "vault", "consul", "nomad",
-    "envoy", "istio", "linkerd", "nginx", "haproxy", "jenkins", "airflow", "spark", "celery", "sidekiq",
-    "slack", "jira", "confluence", "github", "gitlab", "bitbucket", "stripe", "twilio", "datadog", "sentry",
-    "kubernetes", "docker", "fargate", "aurora", "dynamo", "dynamodb", "cosmos", "spanner", "bigtable", "pub",
-    "sub", "page", "pages", "pagerduty", "opsgenie", "health", "load", "connection", "connections", "feature",
-    "payments", "payment", "checkout", "billing", "auth", "login", "edge", "traffic", "canary", "blue", "green",
-    "release", "build", "test", "tests", "staging", "production", "prod", "north", "south", "east", "west",
-    "europe", "america", "asia", "pacific", "region", "zone", "primary", "replica", "replicas", "leader",
-    "follower", "node", "nodes", "pod", "pods", "api", "apis", "web", "mobile", "app", "apps", "ios", "android",
-    "client", "clients", "customer", "customers", "user", "users", "platform", "infra", "infrastructure",
-    "network", "networking", "compute", "kernel", "linux", "windows", "mac", "chrome", "firefox",
-    "safari", "google", "amazon", "aws", "azure", "microsoft", "apple", "meta", "oracle", "cloudflare",
-    "fastly", "akamai", "heroku", "vercel", "netlify", "openai", "disruption", "budget", "autoscaler",
-    "horizontal", "vertical", "cert", "certificate", "certificates", "secret", "secrets", "keys", "dns",
-    "cdn", "tls", "ssl", "http", "https", "grpc", "rest", "graphql", "sql", "nosql", "orm", "sdk", "cli", "ui",
-    "ux", "commander", "engineering", "operations", "success", "support", "security", "reliability", "sales",
-    "marketing", "finance", "legal", "research", "product", "design", "data", "analytics", "desk", "center", "centre",
-    "office", "group", "department", "division", "unit", "squad", "guild", "tribe", "org", "organization",
-    "organisation", "site", "people", "qa", "hr",
+    "the", "this", "that", "these", "those", "a", "an", "our", "their", "its", "his", "her", "my", "your",
+    "we", "it", "they", "there", "here", "after", "before", "during", "when", "while", "then", "so", "but",
+    "and", "or", "if", "at", "on", "in", "by", "for", "from", "with", "without", "once", "since", "because",
+    "as", "also", "no", "nobody", "every", "each", "all", "some", "both", "neither", "either", "another",
+    "one", "two", "three", "first", "next", "later", "finally", "instead", "unfortunately", "meanwhile",
+    "however", "root", "key", "action", "actions", "latent", "trigger", "contributing", "impact", "summary",
+    "detection", "response", "timeline", "lessons", "what", "where", "why", "how", "who", "which", "whose",
+    "status", "severity", "incident", "postmortem", "review", "reviewer", "reviewers", "owner", "due",
+    "priority", "ticket", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+    "january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+    "november", "december", "utc", "gmt", "black", "cyber", "new", "year", "christmas", "easter", "alert",
+    "alerts", "alertmanager", "alerting", "manager", "rollouts", "rollout", "sentinel", "operator", "proxy",
+    "gateway", "balancer", "controller", "server", "servers", "service", "services", "pool", "cluster",
+    "cache", "queue", "worker", "workers", "scheduler", "agent", "engine", "monitor", "monitoring", "check",
+    "checks", "pipeline", "runner", "job", "jobs", "deploy", "deploys", "deployment", "database", "store",
+    "storage", "bucket", "function", "lambda", "team", "bot", "flag", "flags", "config", "console", "cloud",
+    "armor", "front", "door", "registry", "hub", "lab", "ops", "watch", "insights", "dashboard",
+    "dashboards", "grafana", "prometheus", "kafka", "redis", "postgres", "postgresql", "mysql", "mongo",
+    "mongodb", "elastic", "elasticsearch", "search", "terraform", "ansible", "helm", "argo", "flux", "vault",
+    "consul", "nomad", "envoy", "istio", "linkerd", "nginx", "haproxy", "jenkins", "airflow", "spark",
+    "celery", "sidekiq", "slack", "jira", "confluence", "github", "gitlab", "bitbucket", "stripe", "twilio",
+    "datadog", "sentry", "kubernetes", "docker", "fargate", "aurora", "dynamo", "dynamodb", "cosmos",
+    "spanner", "bigtable", "pub", "sub", "page", "pages", "pagerduty", "opsgenie", "health", "load",
+    "connection", "connections", "feature", "payments", "payment", "checkout", "billing", "auth", "login",
+    "edge", "traffic", "canary", "blue", "green", "release", "build", "test", "tests", "staging",
+    "production", "prod", "north", "south", "east", "west", "europe", "america", "asia", "pacific", "region",
+    "zone", "primary", "replica", "replicas", "leader", "follower", "node", "nodes", "pod", "pods", "api",
+    "apis", "web", "mobile", "app", "apps", "ios", "android", "client", "clients", "customer", "customers",
+    "user", "users", "platform", "infra", "infrastructure", "network", "networking", "compute", "kernel",
+    "linux", "windows", "mac", "chrome", "firefox", "safari", "google", "amazon", "aws", "azure",
+    "microsoft", "apple", "meta", "oracle", "cloudflare", "fastly", "akamai", "heroku", "vercel", "netlify",
+    "openai", "disruption", "budget", "autoscaler", "horizontal", "vertical", "cert", "certificate",
+    "certificates", "secret", "secrets", "keys", "dns", "cdn", "tls", "ssl", "http", "https", "grpc", "rest",
+    "graphql", "sql", "nosql", "orm", "sdk", "cli", "ui", "ux", "commander", "engineering", "operations",
+    "success", "support", "security", "reliability", "sales", "marketing", "finance", "legal", "research",
+    "product", "design", "data", "analytics", "desk", "center", "centre", "office", "group", "department",
+    "division", "unit", "squad", "guild", "tribe", "org", "organization", "organisation", "site", "people",
+    "qa", "hr",
 })
 
-_ROLE_NOUNS = (r"(?:on-?call|oncall)(?:\s+(?:engineer|sre|person|responder|developer|dev|lead))?|engineer|"
-               r"developer|dev|sre|dba|sysadmin|admin|administrator|responder|incident commander|reviewer|approver|"
-               r"author|deployer|release manager|manager|contractor|team lead|tech lead|intern|new hire|employee|"
-               r"human|person|primary on-?call|secondary on-?call|ic")
+_ROLE_NOUNS = (r"(?:on-?call|oncall)(?:\s+(?:engineer|sre|person|responder|developer|dev|lead))?|"
+               r"engineer|developer|dev|sre|dba|sysadmin|admin|administrator|responder|incident commander|"
+               r"reviewer|approver|author|deployer|release manager|manager|contractor|team lead|tech lead|"
+               r"intern|new hire|employee|human|person|primary on-?call|secondary on-?call|ic")
 _ROLE = re.compile(
     r"\b(?:the|our|their)\s+(?:[\w-]+\s+)?team\b|"
     r"\b(?:the|a|an|our|one|another|that|this|their|whichever|whoever)\s+"
@@ -235,18 +239,19 @@ def _person_spans(text: str, known: re.Pattern[str] | None) -> list[_Span]:
     return spans
 
 
-# Blame language that needs a person as its subject: "<person> forgot to ...". Group "kind" drives the suggestion.
+# Blame language that needs a person as its subject: "<person> forgot to ...". The group drives the
+# suggestion.
 _SUBJECT_BLAME = re.compile(
     r"\b(?:(?P<forgot>forgot to|forgotten to|neglected(?: to)?|did(?:n't| not) bother(?: to)?|"
     r"dropped the ball|messed up|screwed up|made an? (?:\w+ )?(?:mistake|error|blunder))"
     r"|(?P<failed>failed to|fails to)"
     r"|(?P<should>should(?:n't| not)? have|should've)"
-    r"|(?P<ignored>ignored (?:the|a|an|its|their|his|her|all|every|several|repeated|multiple|those|these|this|"
-    r"that|it|warnings?|alerts?|pages?)\b)"
+    r"|(?P<ignored>ignored (?:the|a|an|its|their|his|her|all|every|several|repeated|multiple|those|these|"
+    r"this|that|it|warnings?|alerts?|pages?)\b)"
     r"|(?P<follow>did(?:n't| not) follow)"
-    r"|(?P<trait>(?:was|were|is|are|has been|had been|got|seemed|being)\s+(?:(?:very|really|quite|so|too|pretty|"
-    r"a bit|extremely|just|simply|clearly|obviously|completely|totally)\s+)*(?:careless|sloppy|negligent|"
-    r"incompetent|lazy|at fault|to blame)))\b",
+    r"|(?P<trait>(?:was|were|is|are|has been|had been|got|seemed|being)\s+(?:(?:very|really|quite|so|too|"
+    r"pretty|a bit|extremely|just|simply|clearly|obviously|completely|totally)\s+)*(?:careless|sloppy|"
+    r"negligent|incompetent|lazy|at fault|to blame)))\b",
     re.IGNORECASE,
 )
 _STRONG_KINDS = frozenset({"forgot", "trait"})  # personal enough that a lone capitalised word is a name
@@ -263,8 +268,10 @@ _LEAD_IN = re.compile(
     r"first\s*,?\s*|next\s*,?\s*)*",
     re.IGNORECASE,
 )
-_TAIL = re.compile(
-    rf"^(?:\s+(?:responsible\s+for|in\s+charge\s+of|from|on|in|at|of|for)\s+(?:the\s+)?[\w-]+(?:\s+[\w-]+)?)?(?:\s+{_ADVERBS})*\s*$", re.IGNORECASE
+_TAIL = re.compile(  # what may follow the person before the verb: one short qualifier, then adverbs
+    r"^(?:\s+(?:responsible\s+for|in\s+charge\s+of|from|on|in|at|of|for)\s+(?:the\s+)?[\w-]+(?:\s+[\w-]+)?)?"
+    rf"(?:\s+{_ADVERBS})*\s*$",
+    re.IGNORECASE,
 )
 _BOUNDARY = re.compile(
     r"[,;()\[\]—–]|:(?=\s)|\s-\s|\b(?:and|but|then|so|because|since|although|though|while|whereas|which|who|"
@@ -272,23 +279,29 @@ _BOUNDARY = re.compile(
     re.IGNORECASE,
 )
 _RELATIVE = frozenset({"which", "who", "whom"})
+_ONLY_ADVERBS = re.compile(rf"(?:\s*{_ADVERBS})*\s*", re.IGNORECASE)
 _NEGATION = re.compile(
-    r"\b(?:not|never|no|nobody|neither|nor|without|if|unless|whether|rather than|instead of)\b|n't\b", re.IGNORECASE
+    r"\b(?:not|never|no|nobody|neither|nor|without|if|unless|whether|rather than|instead of)\b|n't\b",
+    re.IGNORECASE,
 )
 
 # Blame with the person as owner, agent or target rather than subject.
-_BLAME_NOUNS = (r"(?:mistake|fault|error(?!\s+(?:budget|rate|log|logs|message|messages|count|page|handling|code))|"
-                r"carelessness|negligence|sloppiness|incompetence|laziness|oversight|lapse|blunder|screw-?up|slip-?up)")
+_BLAME_NOUNS = (r"(?:mistake|fault|error(?!\s+(?:budget|rate|logs?|messages?|count|page|handling|code))|"
+                r"carelessness|negligence|sloppiness|incompetence|laziness|oversight|lapse|blunder|"
+                r"screw-?up|slip-?up)")
 _BLAME_ADJECTIVES = r"(?:careless|sloppy|negligent|incompetent|lazy)"
 _BLAME_ADVERBS = r"(?:carelessly|sloppily|negligently|lazily|incompetently)"
+_AFTER_ADVERB = re.compile(rf"\s+{_BLAME_ADVERBS}\b", re.IGNORECASE)
 _POSSESSIVE_BLAME = re.compile(
-    rf"^['’]s\s+(?:(?:own|big|simple|honest|stupid|silly|{_BLAME_ADJECTIVES})\s+)?{_BLAME_NOUNS}\b", re.IGNORECASE
+    rf"^['’]s\s+(?:(?:own|big|simple|honest|stupid|silly|{_BLAME_ADJECTIVES})\s+)?{_BLAME_NOUNS}\b",
+    re.IGNORECASE,
 )
-_AGENT_BLAME = re.compile(  # "a mistake by <person>", "a careless change by <person>", "blame lies with <person>"
+# "a mistake by <person>", "a careless change by <person>", "blame lies with <person>"
+_AGENT_BLAME = re.compile(
     rf"\b(?:{_BLAME_NOUNS}\s+(?:made\s+|committed\s+)?(?:by|of|from|on the part of)|"
     rf"{_BLAME_ADJECTIVES}\s+(?:[\w-]+\s+){{0,2}}by|{_BLAME_ADVERBS}\s+(?:[\w-]+\s+)?by|"
-    r"(?:blame|fault)(?:\s+for(?:\s+[\w-]+){1,5}?)?\s+(?:lies|lay|rests|rested|falls|fell|is|was)\s+(?:squarely\s+|entirely\s+|solely\s+)?"
-    r"(?:with|on)|blamed?(?:\s+it)?(?:\s+on)?)\s+$",
+    r"(?:blame|fault)(?:\s+for(?:\s+[\w-]+){1,5}?)?\s+(?:lies|lay|rests|rested|falls|fell|is|was)\s+"
+    r"(?:squarely\s+|entirely\s+|solely\s+)?(?:with|on)|blamed?(?:\s+it)?(?:\s+on)?)\s+$",
     re.IGNORECASE,
 )
 _ATTRIBUTIVE_BLAME = re.compile(
@@ -302,8 +315,8 @@ _REJECTED_AFTER = re.compile(
     re.IGNORECASE,
 )
 _REJECTED_BEFORE = re.compile(
-    r"\b(?:(?:call(?:ing|ed)?|label(?:ling|ing|led)?)\s+(?:this|it|that)|rul(?:e|ed|es|ing)\s+out|exclud(?:e|ed|es|ing))"
-    r"\s+$",
+    r"\b(?:(?:call(?:ing|ed)?|label(?:ling|ing|led)?)\s+(?:this|it|that)|rul(?:e|ed|es|ing)\s+out|"
+    r"exclud(?:e|ed|es|ing))\s+$",
     re.IGNORECASE,
 )
 
@@ -319,7 +332,9 @@ def _clauses(text: str, end: int) -> list[tuple[str, int, int]]:
     return found
 
 
-def _starts_with_person(text: str, start: int, end: int, spans: Sequence[_Span], lone_names: bool) -> _Span | None:
+def _starts_with_person(
+    text: str, start: int, end: int, spans: Sequence[_Span], lone_names: bool
+) -> _Span | None:
     """The person at the start of text[start:end] (after a lead-in like "At 23:31,"), unless possessive."""
     lead = _LEAD_IN.match(text, start, end)
     at = lead.end() if lead else start
@@ -343,11 +358,11 @@ def _subject_is_person(text: str, at: int, spans: Sequence[_Span], lone_names: b
     if person is not None:
         return bool(_TAIL.match(text[person.end:end]))
     if intro == "who":
-        # "Jonas, who didn't bother to", "the person who wrote it made a mistake": a person antecedent decides.
+        # "Jonas, who didn't bother to", "the person who wrote it made a mistake": the antecedent decides.
         antecedent = next(((s, e) for _, s, e in reversed(clauses[:-1]) if text[s:e].strip()), None)
         return antecedent is not None and any(
             span.end == len(text[:antecedent[1]].rstrip()) and span.start >= antecedent[0] for span in spans)
-    if text[start:end].strip() and not re.fullmatch(rf"(?:\s*{_ADVERBS})*\s*", text[start:end], re.IGNORECASE):
+    if text[start:end].strip() and not _ONLY_ADVERBS.fullmatch(text[start:end]):
         return False
     if intro not in ("", ",", "and", "but", "then", "so", "(", ")", "—", "–"):
         return False
@@ -371,28 +386,30 @@ def _negated(text: str, at: int) -> bool:
     return bool(_NEGATION.search(window))
 
 
+_CLAUSE_END = re.compile(r"[,;:.!?()—–]|\s-\s|\b(?:and|but|because|so|when|while|after|before)\b")
+
+
 def _object(text: str, end: int) -> str:
     """The rest of the clause after a blame phrase, a few words at most: what was (not) done."""
-    rest = re.split(r"[,;:.!?()—–]|\s-\s|\b(?:and|but|because|so|when|while|after|before)\b", text[end:], 1)[0]
-    words = rest.split()
-    return " ".join(words[:8])
+    rest = _CLAUSE_END.split(text[end:], maxsplit=1)[0]
+    return " ".join(rest.split()[:8])
 
 
 def _suggestion(kind: str, phrase: str, what: str) -> str:
     if kind in ("forgot", "failed") and phrase.lower().endswith(" to") and what:
-        return (f"Ask what made it easy to miss, and describe that: e.g. 'Nothing in the runbook or the tooling "
-                f"prompted anyone to {what}'.")
+        return (f"Ask what made it easy to miss, and describe that: e.g. 'Nothing in the runbook or the "
+                f"tooling prompted anyone to {what}'.")
     if kind == "should":
-        return ("Hindsight: say what made the right move hard or non-obvious at the time, e.g. 'The runbook did "
-                "not mention this step and the dashboard did not show the problem'.")
+        return ("Hindsight: say what made the right move hard or non-obvious at the time, e.g. 'The runbook "
+                "did not mention this step and the dashboard did not show the problem'.")
     if kind == "ignored":
-        return ("Describe why the signal did not stand out: e.g. 'The alert looked like the noisy alerts seen that "
-                "week and did not say what to do'.")
+        return ("Describe why the signal did not stand out: e.g. 'The alert looked like the noisy alerts "
+                "seen that week and did not say what to do'.")
     if kind == "follow" and what:
-        return (f"Describe why {what} was hard to follow or not enforced: e.g. 'The deploy tool did not enforce "
-                f"the runbook step'.")
-    return ("Describe the system, not the person: what made this easy to get wrong? e.g. 'The deploy pipeline "
-            "accepted a pool size of 5 without a check'.")
+        return (f"Describe why {what} was hard to follow or not enforced: e.g. 'The deploy tool did not "
+                f"enforce the runbook step'.")
+    return ("Describe the system, not the person: what made this easy to get wrong? e.g. 'The deploy "
+            "pipeline accepted a pool size of 5 without a check'.")
 
 
 def _blame(text: str, spans: Sequence[_Span]) -> str | None:
@@ -410,9 +427,9 @@ def _blame(text: str, spans: Sequence[_Span]) -> str | None:
             return _suggestion("noun", "", "")
         if _AGENT_BLAME.search(text[:span.start]) and not _negated(text, span.start):
             return _suggestion("noun", "", "")
-        if _starts_with_person(text, span.start, len(text), [span], False) and re.match(
-                rf"\s+{_BLAME_ADVERBS}\b", text[span.end:], re.IGNORECASE) and not _negated(text, span.start):
-            return _suggestion("noun", "", "")
+        starts = _starts_with_person(text, span.start, len(text), [span], False) is not None
+        if starts and _AFTER_ADVERB.match(text[span.end:]) and not _negated(text, span.start):
+            return _suggestion("noun", "", "")  # "Tom carelessly deleted the volume"
     for match in _ATTRIBUTIVE_BLAME.finditer(text):
         if not _negated(text, match.start()):
             return _suggestion("noun", "", "")
@@ -423,7 +440,7 @@ def _blame(text: str, spans: Sequence[_Span]) -> str | None:
     return None
 
 
-# ---- hedges, causal claims and evidence -------------------------------------------------------------------------
+# ---- hedges, causal claims and evidence ---------------------------------------------------------------
 
 _HEDGE = re.compile(
     r"\b(?:probably|maybe|perhaps|possibly|presumably|apparently|seems|seem to|"
@@ -434,10 +451,11 @@ _HEDGE = re.compile(
     r"limited|spotted|noticed|flagged|blocked|mitigated)\b)\w+",
     re.IGNORECASE,
 )
-# "more likely" is a likelihood and "would likely have" a counterfactual, not a doubt about what happened.
-# "more likely" is a likelihood and "would likely have" a counterfactual, not a doubt about what happened.
+# "more likely" is a likelihood, "would likely have" a counterfactual and "likely to recur" a forecast:
+# none is a doubt about what happened.
 _NOT_HEDGE_BEFORE = re.compile(r"\b(?:more|less|as|equally|would|could)\s+$", re.IGNORECASE)
-_NOT_HEDGE_AFTER = re.compile(r"^\s+to\s+(?:recur|reoccur|happen again|repeat|return|continue)\b", re.IGNORECASE)
+_NOT_HEDGE_AFTER = re.compile(r"^\s+to\s+(?:recur|reoccur|happen again|repeat|return|continue)\b",
+                              re.IGNORECASE)
 
 _CAUSAL = re.compile(
     r"\b(?:caus(?:e|es|ed|ing)|because|due to|owing to|led to|leads? to|leading to|"
@@ -448,18 +466,19 @@ _CAUSAL = re.compile(
     r"more likely|likelier|inevitable)|meant|meaning that|therefore|thus|hence|"
     r"consequently|as a consequence|allow(?:ed|s|ing)|let (?:the|it|a|an|them|this)|enabl(?:ed|es|ing)|"
     r"prevent(?:ed|s|ing)|kept\b[^.]{0,30}?\bfrom|block(?:ed|s|ing)|broke|exhaust(?:ed|s|ing)|"
-    r"amplif(?:ied|ies|y)|saturat(?:ed|es|ing)|overload(?:ed|s|ing)|starv(?:ed|es|ing)|drove|"
-    r"introduc(?:ed|es|ing)|(?:take|takes|taking|took|bring|brings|bringing|brought) down|overload|"
-    r"(?:(?:doubl|tripl|quadrupl)(?:ed|es|ing)|slow(?:ed|s|ing)(?: down)?)\s+(?:the|every|all|each|its|our|their)\b|"
-    r"forc(?:ed|es|ing)|"
+    r"amplif(?:ied|ies|y)|saturat(?:ed|es|ing)|overload(?:ed|s|ing)?|starv(?:ed|es|ing)|drove|"
+    r"introduc(?:ed|es|ing)|(?:take|takes|taking|took|bring|brings|bringing|brought) down|"
+    r"(?:(?:doubl|tripl|quadrupl)(?:ed|es|ing)|slow(?:ed|s|ing)(?: down)?)\s+"
+    r"(?:the|every|all|each|its|our|their)\b|forc(?:ed|es|ing)|"
     r"made\s+(?:[\w'-]+\s+){1,4}?(?:fail|crash|time out|hang|stall|break|drop|retry|restart|miss|exceed)|"
     r"kept\b[^.]{0,30}?\b(?:pinned|stuck|waiting|retrying|busy)|"
     r"knocked (?:out|over))\b|[,;] so\b",
     re.IGNORECASE,
 )
-_PLAN = re.compile(r"^\s*(?:we will|we'll|we are going to|we plan|we need to|going forward|to prevent|see )", re.IGNORECASE)
-_ARTIFACTS = (r"(?:graphs?|dashboards?|logs?|traces?|panels?|screenshots?|charts?|metrics|profiles?|heap dumps?|"
-              r"packet captures?|pcaps?|query plans?|audit logs?|events? log|diffs?)\b")
+_PLAN = re.compile(r"^\s*(?:we will|we'll|we are going to|we plan|we need to|going forward|to prevent|see )",
+                   re.IGNORECASE)
+_ARTIFACTS = (r"(?:graphs?|dashboards?|logs?|traces?|panels?|screenshots?|charts?|metrics|profiles?|"
+              r"heap dumps?|packet captures?|pcaps?|query plans?|audit logs?|events? log|diffs?)\b")
 _EVIDENCE = (
     re.compile(r"https?://\S+|\bwww\.\S+|\]\([^)]+\)"),
     re.compile(r"(?<![\d:])\d{1,2}:\d{2}(?::\d{2})?(?![\d:])"),
@@ -471,7 +490,8 @@ _EVIDENCE = (
     re.compile(
         rf"\b(?:see|per|according to|as (?:shown|seen) (?:in|on|by)|shown (?:in|on|by))\s+"
         rf"(?:the\s+|our\s+)?(?:[\w-]+\s+){{0,3}}{_ARTIFACTS}"
-        rf"|\b(?:the|our)\s+(?:[\w-]+\s+){{0,3}}{_ARTIFACTS}\s+(?:shows?|showed|confirms?|confirmed|indicates?)\b"
+        rf"|\b(?:the|our)\s+(?:[\w-]+\s+){{0,3}}{_ARTIFACTS}\s+"
+        r"(?:shows?|showed|confirms?|confirmed|indicates?)\b"
         rf"|\((?:[\w-]+\s+){{0,4}}{_ARTIFACTS}\)",
         re.IGNORECASE,
     ),
@@ -495,12 +515,12 @@ def _claim(text: str) -> bool:
     return bool(_CAUSAL.search(stripped))
 
 
-def has_evidence(raw: str) -> bool:
+def _has_evidence(raw: str) -> bool:
     """A link, a timeline time or reference, a ticket key, or a PR/commit reference."""
     return any(pattern.search(raw) for pattern in _EVIDENCE)
 
 
-# ---- document structure -----------------------------------------------------------------------------------------
+# ---- document structure -------------------------------------------------------------------------------
 
 _CAUSAL_HEADINGS = ("root cause", "contributing factor", "trigger", "latent", "underlying condition")
 
@@ -533,8 +553,8 @@ def _root_cause(doc: Document) -> tuple[Section | None, list[Section]]:
 
 
 _EMPTY_ANSWERS = frozenset({"", "n a", "na", "none", "none identified", "nothing", "nothing identified",
-                            "not applicable", "tbd", "tbc", "todo", "same as above", "see above", "see trigger",
-                            "see latent conditions", "see root cause"})
+                            "not applicable", "tbd", "tbc", "todo", "same as above", "see above",
+                            "see trigger", "see latent conditions", "see root cause"})
 _STOPWORDS = frozenset({
     "the", "a", "an", "of", "to", "and", "in", "on", "at", "by", "for", "was", "were", "is", "are", "it",
     "this", "that", "with", "from", "as", "be", "been"
@@ -560,12 +580,13 @@ def _stem_match(a: str, b: str) -> bool:
     return a == b or (min(len(a), len(b)) >= 4 and (a.startswith(b) or b.startswith(a)))
 
 
-_INLINE_PART = re.compile(r"^(trigger|latent conditions?|underlying conditions?)\s*:?\s*[:\-–—]?\s*(.*)$", re.IGNORECASE | re.DOTALL)
+_INLINE_PART = re.compile(r"^(trigger|latent conditions?|underlying conditions?)\s*[:\-–—]\s*(.*)$",
+                          re.IGNORECASE | re.DOTALL)
 
 
 def _parts(doc: Document) -> tuple[str, dict[str, tuple[str, str]]] | None:
     """Trigger and Latent conditions as (heading, text): sub-sections of Root cause, else sections anywhere,
-    else labelled paragraphs ("Trigger: ...") in the Root cause body. None when there is no root cause at all."""
+    else labelled paragraphs ("Trigger: ...") in the Root cause body. None without any root cause at all."""
     root, subs = _root_cause(doc)
     scope = subs if root is not None else list(doc.sections)
     parts: dict[str, tuple[str, str]] = {}
@@ -599,8 +620,8 @@ def _trigger_latent(doc: Document) -> list[Finding]:
         if label not in parts:
             findings.append(Finding(
                 "trigger-latent", where, f"(no {label} sub-section)",
-                f"The root cause has no {label} part: a trigger alone blames the last change, latent conditions "
-                "alone miss what set it off.", SUGGEST_TRIGGER_LATENT))
+                f"The root cause has no {label} part: a trigger alone blames the last change, latent "
+                "conditions alone miss what set it off.", SUGGEST_TRIGGER_LATENT))
             continue
         heading, text = parts[label]
         answer = _answer(text)
@@ -613,8 +634,9 @@ def _trigger_latent(doc: Document) -> list[Finding]:
         else:
             answers[label] = answer
     if len(answers) == 2 and _same(answers["Trigger"], answers["Latent conditions"]):
+        latent = answers["Latent conditions"]
         findings.append(Finding(
-            "trigger-latent", parts["Latent conditions"][0], _trim(sentences(answers["Latent conditions"])[0]),
+            "trigger-latent", parts["Latent conditions"][0], _trim(sentences(latent)[0]),
             "Trigger and Latent conditions say the same thing: the conditions that let the trigger do harm "
             "are still missing.", SUGGEST_TRIGGER_LATENT))
     return findings
@@ -625,13 +647,15 @@ def _action_items(doc: Document, rules: CheckRules, parser: DateParser) -> list[
         table, mapping = find_action_table(doc)
     except DocumentError as err:
         return [Finding("action-item", "Action items", "(no action-item table)", str(err),
-                        "Add an '## Action items' table: Action | Type | Owner | Due | Priority | Done when | Ticket.")]
+                        "Add an '## Action items' table: Action | Type | Owner | Due | Priority | Done when "
+                        "| Ticket.")]
     items = read_items(table, mapping, parser)
     where = table.heading or "Action items"
     if not items:
         return [Finding("action-item", where, "(no action items)",
                         "The action-item table has no rows, so nothing will change after this incident.",
-                        "Add one row per action, each with an owner, a due date and a check that shows it is done.")]
+                        "Add one row per action, each with an owner, a due date and a check that shows "
+                        "it is done.")]
     findings = []
     for item in items:
         checked = check_item(item, rules)
@@ -647,7 +671,7 @@ def _is_timeline(table: Table) -> bool:
         _heading(h).startswith("time") for h in table.header)
 
 
-# ---- the lint ---------------------------------------------------------------------------------------------------
+# ---- the lint -----------------------------------------------------------------------------------------
 
 
 def _lint_text(heading: str, text: str, known: re.Pattern[str] | None, causal: bool) -> list[Finding]:
@@ -655,7 +679,8 @@ def _lint_text(heading: str, text: str, known: re.Pattern[str] | None, causal: b
     prose: list[str] = []
     for line in _body_lines(text):
         if PROMPT.search(line):
-            findings += [Finding("unanswered-prompt", heading, p, WHY_PROMPT, SUGGEST_PROMPT) for p in _prompts(line)]
+            findings += [Finding("unanswered-prompt", heading, p, WHY_PROMPT, SUGGEST_PROMPT)
+                         for p in _prompts(line)]
         else:
             prose.append(line)
     for paragraph in _paragraphs(prose):
@@ -669,8 +694,9 @@ def _lint_text(heading: str, text: str, known: re.Pattern[str] | None, causal: b
                 continue
             if _hedged(plain):
                 findings.append(Finding("hedge", heading, quote, WHY_HEDGE, SUGGEST_HEDGE))
-            if _claim(plain) and not has_evidence(raw):
-                findings.append(Finding("unsupported-claim", heading, quote, WHY_UNSUPPORTED, SUGGEST_UNSUPPORTED))
+            if _claim(plain) and not _has_evidence(raw):
+                findings.append(
+                    Finding("unsupported-claim", heading, quote, WHY_UNSUPPORTED, SUGGEST_UNSUPPORTED))
     return findings
 
 
