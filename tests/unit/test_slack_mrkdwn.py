@@ -45,6 +45,7 @@ def decode(text: str) -> str:
         ("<!everyone> heads up", "@everyone heads up"),
         ("cc <!subteam^S0SRE|@sre-oncall>", "cc @sre-oncall"),
         ("cc <!subteam^S0SRE>", "cc @S0SRE"),
+        ("cc <!subteam^S0SRE|sre-oncall>", "cc @sre-oncall"),
         # dates: the fallback text, else the instant in UTC
         ("at <!date^1392734382^{date_short}|Feb 18, 2014>", "at Feb 18, 2014"),
         (
@@ -52,6 +53,8 @@ def decode(text: str) -> str:
             "at Feb 18, 2014 6:39 AM PST",
         ),
         ("at <!date^1392734382^{date_short}>", "at 2014-02-18T14:39:42Z"),
+        ("at <!date^99999999999999999999^{date_short}>", "at 99999999999999999999"),
+        ("at <!date^soon^{date_short}>", "at soon"),
         # text that only looks like markup stays as written
         ("latency < 5ms > 3ms", "latency < 5ms > 3ms"),
         ("<not a link>", "<not a link>"),

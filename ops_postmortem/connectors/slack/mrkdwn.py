@@ -74,12 +74,14 @@ def _special(command: str, label: str) -> str:
     if name in _BROADCASTS:
         return _BROADCASTS[name]
     if name == "subteam":
-        return label or "@" + argument
+        return "@" + (label.lstrip("@") or argument)
     if name == "date":
         # <!date^epoch^format^optional_link|fallback>: the fallback is what old clients show.
         if label:
             return label
         epoch = argument.partition("^")[0]
-        stamp = iso_z(parse_epoch(epoch)) if epoch.isdigit() else None
-        return stamp or epoch
+        try:
+            return iso_z(parse_epoch(epoch)) or epoch
+        except (ArithmeticError, ValueError, OSError):  # bad digits, out of range
+            return epoch  # not a time we can show; the raw value is still evidence
     return label or "@" + name
