@@ -392,6 +392,39 @@ def test_entries_without_a_string_ts_are_skipped_with_a_warning(tmp_path: Path) 
     assert batch.warnings == (f"{path}: skipped 2 entries that are not messages with a string ts",)
 
 
+def test_broken_integration_log_is_a_warning(tmp_path: Path) -> None:
+    copy = writable_copy(tmp_path)
+    (copy / "integration_logs.json").write_text('{"ok": true}', encoding="utf-8")
+    batch = collect([copy])
+    assert batch.warnings == (
+        f"{copy / 'integration_logs.json'}: expected a JSON array: re-export the workspace data",
+    )
+    assert len(batch.events) == 18
+
+
+def test_integration_log_in_the_api_envelope(tmp_path: Path) -> None:
+    copy = writable_copy(tmp_path)
+    logs = json.loads((copy / "integration_logs.json").read_text(encoding="utf-8"))
+    (copy / "integration_logs.json").write_text(json.dumps({"ok": True, "logs": logs}), encoding="utf-8")
+    assert collect([copy]).events == collect([EXPORT]).events
+
+
+def test_unsupported_zip_compression_is_an_input_error(tmp_path: Path) -> None:
+    archive = zip_export(EXPORT, tmp_path / "export.zip")
+    data = bytearray(archive.read_bytes())
+    with zipfile.ZipFile(archive) as zf:
+        infos = zf.infolist()
+    for info in infos:  # mark every member as Deflate64 (method 9), which zipfile cannot unpack
+        data[info.header_offset + 8 : info.header_offset + 10] = (9).to_bytes(2, "little")
+    central = data.find(b"PK\x01\x02")
+    while central != -1:
+        data[central + 10 : central + 12] = (9).to_bytes(2, "little")
+        central = data.find(b"PK\x01\x02", central + 4)
+    archive.write_bytes(bytes(data))
+    with pytest.raises(InputError, match=r"export\.zip:channels\.json: cannot unpack"):
+        collect([archive])
+
+
 def test_not_a_zip_and_missing_path(tmp_path: Path) -> None:
     fake = tmp_path / "export.zip"
     fake.write_text("hello", encoding="utf-8")

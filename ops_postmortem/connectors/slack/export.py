@@ -12,6 +12,7 @@ import difflib
 import gc
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -125,8 +126,12 @@ class _Archive:
                 if self._zip is not None
                 else (self.path / member).read_bytes()
             )
-        except (OSError, zipfile.BadZipFile, KeyError) as exc:
+        except (OSError, zipfile.BadZipFile, zlib.error, KeyError) as exc:
             raise InputError(f"{where}: cannot read ({exc})", hint="re-download the export") from exc
+        except (RuntimeError, NotImplementedError) as exc:  # encrypted, or Deflate64 from some zip tools
+            raise InputError(
+                f"{where}: cannot unpack ({exc})", hint="unpack the ZIP and give the folder"
+            ) from exc
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
@@ -213,7 +218,10 @@ class SlackExport:
                     if self._day_in_window(day):
                         reader.read_day(archive, member)
             if archive.has("integration_logs.json"):
-                reader.read_integration_logs(archive)
+                try:
+                    reader.read_integration_logs(archive)
+                except InputError as exc:  # a side file: the messages are still good
+                    warnings.append(str(exc))
         if not found_folder:
             warnings.append(
                 f"{self._label()}: #{target.name} has no message folder; the export holds no messages of it"
