@@ -180,6 +180,12 @@ def _not_placeholder(m: re.Match[str], value: str) -> bool:
     return not is_placeholder(value)
 
 
+def _query_value_ok(m: re.Match[str], value: str) -> bool:
+    # A plain word is a real value only for a password; tokens, keys and signatures never are words.
+    name = m["name"].lower()
+    return not is_placeholder(value) and ("pass" in name or "pwd" in name or _WORD.fullmatch(value) is None)
+
+
 _WS = r"[ \t\r\n]+"
 _PEM_LABEL = rf"(?:[A-Z0-9]+{_WS}){{0,4}}?PRIVATE{_WS}KEY(?:{_WS}BLOCK)?"
 _PEM_BEGIN = rf"-{{3,}}[ \t]*BEGIN{_WS}{_PEM_LABEL}[ \t]*-{{3,}}"
@@ -190,7 +196,8 @@ _PEM_END_RE = re.compile(_PEM_END)
 _PEM_BODY_TOKEN = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 
 # Assignment syntax shared by the keyword detectors: the key's closing quote/bracket, a separator, the value.
-_SEP = r"""["'\\\]]*[ \t]*(?::=|=>|==|[:=]|[ \t](?=["']))[ \t]*"""
+# Chat adds mrkdwn around keys and values (`*password:* x`, `` `token`: x ``), hence the * ` _ allowed.
+_SEP = r"""["'`*\\\]]*[ \t]*(?::=|=>|==|[:=]|[ \t](?=["']))[*_]*[ \t]*"""
 _VALUE = (
     r"""(?:\\?"(?P<secret>[^"\\\r\n]+)\\?"|'(?P<secret2>[^'\r\n]+)'|`(?P<secret3>[^`\r\n]+)`"""
     r"""|(?P<secret4>[^\s"'`,;&<>|(){}\[\]]+))"""
@@ -329,7 +336,13 @@ def _builtin_detectors() -> tuple[_Detector, ...]:
         d(
             "query-secret",
             "= ",
-            rf"(?<=[?&;#])(?i:{_QUERY_NAMES})=(?P<secret>[^&#\s\"'<>|)\]]+)",
+            rf"(?<=[?&;#])(?P<name>(?i:{_QUERY_NAMES}))=(?P<secret>[^&#\s\"'<>|)\]]+)",
+            _query_value_ok,
+        ),
+        d(
+            "cookie-header",
+            "cookie",
+            r"(?i:\b(?:set-)?cookie)[\"'\\*]*[ \t]*:[ \t]*[^\s=;\"'<>|]+=(?P<secret>[^\r\n\"'`<>|\\]+)",
             _not_placeholder,
         ),
         d("password", "pass pwd", _assignment(_PASSWORD_KEYS), _value_ok(_password_value)),
@@ -346,7 +359,7 @@ def _builtin_detectors() -> tuple[_Detector, ...]:
 # One regex, run on the lower-cased text, that every secret above trips; clean text skips all detectors.
 # Python's regex engine tries each branch at each position, so every branch starts with a literal it can
 # reject at once, and context is checked by lookbehind only after a less common character.
-_SEP_AHEAD = r"""[\w.-]{0,40}["'\\\]]*[ \t]*[:="']"""
+_SEP_AHEAD = r"""[\w.-]{0,40}["'`*\\\]]*[ \t]*[:="']"""
 _PREFILTER = re.compile(
     rf"""
       -(?:--|-pass|-user|u[ \t]|(?<=pypi-)|pass(?![a-z]){_SEP_AHEAD})
@@ -356,7 +369,7 @@ _PREFILTER = re.compile(
     | \.(?<=ya29\.)
     | a(?:kia|sia|bia|cca|3t|iza)
     | j(?<=eyj)
-    | k(?:(?<=tok)en{_SEP_AHEAD}|ey{_SEP_AHEAD}|_live_|(?<=hook)s\.slack)
+    | k(?:(?<=tok)en{_SEP_AHEAD}|ey{_SEP_AHEAD}|_live_|(?<=hook)s\.slack|(?<=cook)ie["'\\*]*[ \t]*:)
     | r(?:(?<=secr)et{_SEP_AHEAD}|(?<=cr)edential{_SEP_AHEAD}|(?<=bear)er)
     | g(?:enie|(?<=sig){_SEP_AHEAD})
     | w(?:(?<=--passw)|(?<=passw){_SEP_AHEAD}|(?<=pw)d{_SEP_AHEAD})

@@ -124,6 +124,8 @@ POSITIVE: list[tuple[str, str, str]] = [
     ("authorization-header", f"Authorization: Token token={PD_REST}", PD_REST),
     ("authorization-header", f"send it with Bearer {BEARER}", BEARER),
     ("basic-auth", "curl -u deploy:Hunter2x! https://ci.example.com/api/json", "Hunter2x!"),
+    ("cookie-header", f"Set-Cookie: sid={BEARER}; Path=/; HttpOnly", BEARER),
+    ("cookie-header", f"-H 'Cookie: _ga=GA1.2.3; session={HIGH_ENTROPY}'", HIGH_ENTROPY),
     (
         "url-password",
         "DATABASE_URL=postgres://app:Pg" + "Secr3tPass@db.internal:5432/app",
@@ -133,6 +135,8 @@ POSITIVE: list[tuple[str, str, str]] = [
     ("password", "password=hunter2x", "hunter2x"),
     ("password", 'config: {"db_password": "' + "c0rrect horse!" + '"}', "c0rrect horse!"),
     ("password", "mysql --password S3cr3tPw -h db", "S3cr3tPw"),
+    ("password", "*password:* hunter2x (slack bold)", "hunter2x"),
+    ("query-secret", "https://internal.example.com/login?user=ops&password=letmein", "letmein"),
     ("secret", f"secret={HIGH_ENTROPY}", HIGH_ENTROPY),
     ("secret", f"token: {HIGH_ENTROPY}", HIGH_ENTROPY),
     ("secret", f'api-key: "{HIGH_ENTROPY}"', HIGH_ENTROPY),
@@ -196,6 +200,11 @@ NEGATIVE = [
     "secret: vault:secret/data/checkout#db",
     "eyJhbGciOi is how every JWT starts",
     "our ASIA region is fine",
+    "the cookie: it expired after 1h",
+    "https://app.example.com/?key=dashboard&tab=overview",
+    "at com.acme.TokenService.validate(TokenService.java:42)",
+    "apiKey: process.env.API_KEY",
+    "docker login --password-stdin ghcr.io",
 ]
 
 
