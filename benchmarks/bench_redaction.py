@@ -2,7 +2,8 @@
 and the same for detect-secrets 1.5.0 (the evidence behind not calling it at runtime).
 
 Run: /work/venv/bin/python benchmarks/bench_redaction.py [--messages 100000]
-Prints one table; the corpus is synthetic but shaped like incident chat (ids, SHAs, pod names, URLs).
+Prints two tables: speed on a synthetic corpus shaped like incident chat (ids, SHAs, pod names, URLs),
+and detection quality on the hand-written positive/negative corpus of tests/unit/test_redaction.py.
 """
 
 from __future__ import annotations
@@ -10,12 +11,15 @@ from __future__ import annotations
 import argparse
 import random
 import string
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ops_postmortem.redaction import Redactor
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for the test corpus
 
 CLEAN_TEMPLATES = (
     "deployed {svc} {sha} to prod, error rate back to {pct}%",
@@ -120,6 +124,34 @@ def time_detect_secrets_adhoc(texts: Sequence[str]) -> tuple[float, int]:
         return time.perf_counter() - start, flagged
 
 
+def detect_secrets_flags(texts: Sequence[str]) -> list[bool]:
+    from detect_secrets.core.scan import scan_file
+    from detect_secrets.settings import default_settings
+
+    flags = []
+    with default_settings(), tempfile.TemporaryDirectory() as tmp:
+        for i, text in enumerate(texts):
+            path = Path(tmp) / f"{i}.txt"
+            path.write_text(text + "\n", encoding="utf-8")
+            flags.append(any(True for _ in scan_file(str(path))))
+    return flags
+
+
+def quality() -> None:
+    from tests.unit.test_redaction import NEGATIVE, POSITIVE
+
+    positives = [text for _, text, _ in POSITIVE]
+    ours_neg = sum(Redactor().redact(t, source="s", location="s") != t for t in NEGATIVE)
+    ours_pos = sum(Redactor().redact(t, source="s", location="s") != t for t in positives)
+    ds_neg, ds_pos = sum(detect_secrets_flags(NEGATIVE)), sum(detect_secrets_flags(positives))
+    print(f"\n{'engine':<26} {'false positives':>16} {'secrets caught':>16}")
+    for engine, neg, pos in (
+        ("ops_postmortem Redactor", ours_neg, ours_pos),
+        ("detect-secrets scan_file", ds_neg, ds_pos),
+    ):
+        print(f"{engine:<26} {f'{neg}/{len(NEGATIVE)}':>16} {f'{pos}/{len(positives)}':>16}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=100_000, help="clean chat messages to redact")
@@ -148,6 +180,7 @@ def main() -> None:
         print(f"{engine:<26} {label:<13} {n:>8} {seconds:>9.3f} {rate:>11,.0f} {micros:>8.1f} {hits:>7}")
     print("hits: secrets redacted (Redactor) or texts flagged (detect-secrets);")
     print("on clean text every hit is a false positive")
+    quality()
 
 
 if __name__ == "__main__":
