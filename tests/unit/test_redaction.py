@@ -457,6 +457,8 @@ def test_entropy_separates_tokens_from_ids() -> None:
     assert shannon_entropy("abcd") == pytest.approx(2.0)
     tokens = [body(B62, 24, 80 + i) for i in range(50)] + [body(HEX, 40, 200 + i) for i in range(50)]
     assert all(looks_random(t) for t in tokens)
+    shortest = [body(HEX, 16, 300 + i) for i in range(200)] + [body(B62, 16, 600 + i) for i in range(200)]
+    assert sum(map(looks_random, shortest)) >= 390  # the thresholds sit near the 1st percentile
     ids = [
         "checkout-api-v2",
         "payments-db-credentials",
