@@ -425,9 +425,14 @@ class Redactor:
         return dict(Counter(r.detector for r in self._redactions))
 
     def redact(self, text: str, *, source: str, location: str) -> str:
-        """`text` with every secret replaced by `[REDACTED:<detector>]`; one Redaction recorded per secret."""
+        """`text` with every secret replaced by `[REDACTED:<detector>]`; one Redaction recorded per secret.
+
+        `location` says where the text is, ending in the field name ("slack 1762213050.000100 text"). A
+        private key whose BEGIN line opens one text is followed through the next texts of the same source
+        and field that hold only base64 lines, as when a key is pasted over several chat messages.
+        """
         if self._open_pem:
-            pem_key = (source, location.rsplit(" ", 1)[-1])
+            pem_key = (source, _field(location))
             if pem_key in self._open_pem:
                 self._open_pem.discard(pem_key)
                 if _is_pem_body(text):
@@ -437,7 +442,7 @@ class Redactor:
         lowered = text.lower()
         if _PREFILTER.search(lowered):
             if "private" in lowered and _pem_left_open(text):
-                self._open_pem.add((source, location.rsplit(" ", 1)[-1]))
+                self._open_pem.add((source, _field(location)))
             for detector in self._detectors:
                 if any(h in lowered for h in detector.hints):
                     text = self._apply(detector, text, source, location)
@@ -458,6 +463,10 @@ class Redactor:
             pieces += (text[done:secret_start], f"{MARKER_PREFIX}{detector.name}]")
             done = secret_end
         return "".join((*pieces, text[done:])) if pieces else text
+
+
+def _field(location: str) -> str:
+    return location.rsplit(" ", 1)[-1]
 
 
 def _compile(pattern: str, where: str) -> re.Pattern[str]:

@@ -316,24 +316,33 @@ def test_pem_blocks_in_every_shape() -> None:
 
 
 def test_pem_split_across_chat_messages() -> None:
-    redactor = Redactor()
     messages = [
         "pasting the deploy key, sorry\n-----BEGIN RSA PRIVATE KEY-----\n" + PEM_BODY[0],
         "```" + "\n".join(PEM_BODY[1:3]) + "```",
         PEM_BODY[3] + "\n" + PEM_BODY[4] + "\n-----END RSA PRIVATE KEY-----",
         "ok deleting those messages now",
     ]
-    outs = [
-        redactor.redact(m, source="slack", location=f"slack 17622130{i}0.000100 text")
-        for i, m in enumerate(messages)
+    events = [
+        TimelineEvent(
+            at=datetime(2025, 11, 4, 12, 40, i, tzinfo=UTC),
+            source="slack",
+            kind=Kind.MESSAGE,
+            text=text,
+            actor="Dana Ops",  # redacted between the texts; must not lose track of the open key
+            ident=f"17622132{i}0.000100",
+        )
+        for i, text in enumerate(messages)
     ]
-    joined = "\n".join(outs)
-    assert all(line not in joined for line in PEM_BODY)
-    assert outs[0] == "pasting the deploy key, sorry\n[REDACTED:private-key]"
-    assert outs[1] == "[REDACTED:private-key]"
-    assert outs[2] == "[REDACTED:private-key]"
-    assert outs[3] == messages[3]
-    assert [r.location for r in redactor.redactions] == [f"slack 17622130{i}0.000100 text" for i in range(3)]
+    redactor = Redactor()
+    outs = [redact_event(redactor, e).text for e in events]
+    assert all(line not in "\n".join(outs) for line in PEM_BODY)
+    assert outs == [
+        "pasting the deploy key, sorry\n[REDACTED:private-key]",
+        "[REDACTED:private-key]",
+        "[REDACTED:private-key]",
+        messages[3],
+    ]
+    assert [r.location for r in redactor.redactions] == [f"slack 17622132{i}0.000100 text" for i in range(3)]
 
 
 def test_pem_tail_with_json_escaped_newlines() -> None:
