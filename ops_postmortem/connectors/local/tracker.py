@@ -10,6 +10,7 @@ import builtins
 import json
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -127,32 +128,19 @@ class LocalTracker:
         ticket back. Nothing here can refuse a request, so no TicketFailure is ever returned."""
         now = _stamp(self._clock())
         tickets: builtins.list[Ticket] = []
+        by_item = f"SELECT {_COLUMNS} FROM tickets WHERE item_key = ?"
         with self._write() as conn:
             for request in requests:
-                # The workflow passes labels already shaped for trackers; the raw incident id stands in otherwise.
-                labels = tuple(dict.fromkeys(("postmortem", *(request.labels or (request.incident_id,)),
-                                              request.item_key)))
-                owner = request.owner and (self.resolve_owner(request.owner) or request.owner.strip())
-                conn.execute(
-                    "INSERT INTO tickets (item_key, title, description, owner, due, priority, status, labels,"
-                    " doc_url, incident_id, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, 'Open', ?, ?, ?, ?, ?) ON CONFLICT (item_key) DO NOTHING",
-                    (
-                        request.item_key,
-                        request.title,
-                        describe(request, self._doc_link(request.doc_url)),
-                        owner or None,
-                        request.due.isoformat() if request.due else None,
-                        request.priority,
-                        json.dumps(labels, ensure_ascii=False),
-                        request.doc_url,
-                        request.incident_id,
-                        now,
-                        now,
-                    ),
-                )
-                row = conn.execute(f"SELECT {_COLUMNS} FROM tickets WHERE item_key = ?",
-                                   (request.item_key,)).fetchone()
+                # Look before inserting: a conflicting INSERT would still use up a key and leave a gap.
+                row = conn.execute(by_item, (request.item_key,)).fetchone()
+                if row is None:
+                    conn.execute(
+                        "INSERT INTO tickets (item_key, title, description, owner, due, priority, status,"
+                        " labels, doc_url, incident_id, created_at, updated_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?, 'Open', ?, ?, ?, ?, ?)",
+                        self._values(request, now),
+                    )
+                    row = conn.execute(by_item, (request.item_key,)).fetchone()
                 tickets.append(self._ticket(row))
         return tickets
 
@@ -227,6 +215,24 @@ class LocalTracker:
         return self._select(" AND ".join(where), *params)
 
     # ---- storage ------------------------------------------------------------------------------------
+
+    def _values(self, request: TicketRequest, now: str) -> tuple[object, ...]:
+        # The workflow passes labels already shaped for trackers; the raw incident id stands in otherwise.
+        labels = dict.fromkeys(("postmortem", *(request.labels or (request.incident_id,)), request.item_key))
+        owner = request.owner and (self.resolve_owner(request.owner) or request.owner.strip())
+        return (
+            request.item_key,
+            request.title,
+            describe(request, self._doc_link(request.doc_url)),
+            owner or None,
+            request.due.isoformat() if request.due else None,
+            request.priority,
+            json.dumps([*labels], ensure_ascii=False),
+            request.doc_url,
+            request.incident_id,
+            now,
+            now,
+        )
 
     def _select(self, where: str, *params: object) -> builtins.list[Ticket]:
         return [self._ticket(row) for row in self._rows(where, *params)]
@@ -303,7 +309,6 @@ class LocalTracker:
         if version > SCHEMA_VERSION:
             raise InputError(f"{self.path}: ticket database schema {version} is newer than this version "
                              f"understands ({SCHEMA_VERSION})", hint="upgrade ops-postmortem")
-        conn.execute("PRAGMA journal_mode = WAL")  # persistent; readers then never wait for a writer
         conn.execute("BEGIN IMMEDIATE")
         try:
             # Another process may have created the schema while we waited for the lock.
@@ -316,13 +321,34 @@ class LocalTracker:
                 for statement in _SCHEMA:
                     conn.execute(statement)
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        self._use_wal(conn)
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch to WAL (persistent), so readers never wait for a writer.
+
+        The switch upgrades a shared lock to an exclusive one; when two first users try it at once SQLite
+        answers one with SQLITE_BUSY at once instead of calling the busy handler, so retry here until the
+        busy timeout is spent.
+        """
+        deadline = time.monotonic() + self.busy_timeout
+        pause = 0.005
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc) or time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
 
     def _failure(self, exc: sqlite3.Error) -> InputError | LockedError:
         message = str(exc)
-        if isinstance(exc, sqlite3.OperationalError) and ("locked" in message or "busy" in message):
+        if isinstance(exc, sqlite3.OperationalError) and _busy(exc):
             return LockedError(f"{self.path}: the ticket database is locked by another process "
                                f"(waited {self.busy_timeout:g}s)",
                                hint="wait for the other postmortem run to finish, then retry")
@@ -331,6 +357,10 @@ class LocalTracker:
                               hint="move the file aside; a new tracker is created there on first use")
         return InputError(f"{self.path}: cannot use the ticket database ({message})",
                           hint="check the file and its folder are writable")
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
 
 
 def _seq(key: str) -> int | None:
