@@ -35,18 +35,20 @@ TYPES = ("prevent", "mitigate", "detect", "process")
 # Ticket keys as trackers write them: Jira OPS-12, the local PM-3, GitHub #42 or owner/repo#42.
 TICKET_KEY = re.compile(r"\b(?:[A-Z][A-Z0-9_]+-\d+|[\w.-]+/[\w.-]+#\d+)\b|(?<![\w/])#\d+\b")
 
-_MARKERS = re.compile(r"^\s*[\[(]?\s*(idea|candidate|proposal|maybe|parked)\s*[\])]?\s*[:\-]?\s*", re.I)
+_MARKERS = re.compile(r"^\s*[\[(]?\s*(idea|candidate|proposal|maybe|parked)\s*[\])]?\s*[:\-]?\s*", re.IGNORECASE)
 
 # Actions that name no concrete change. Precision first: each is a phrase reviewers reject outright.
 _VAGUE = [
-    re.compile(p, re.I)
+    re.compile(p, re.IGNORECASE)
     for p in (
         r"^\s*(tbd|tbc|todo|n/?a|none|\?+|-+|…|\.\.\.)\s*$",
         r"\bbe (more )?(careful|vigilant|diligent|cautious|mindful)\b",
         r"\b(look|looking) into\b",
         r"^\s*(investigate|explore|consider|think about|discuss|revisit|evaluate|review)\b",
-        r"^\s*(improve|better|more|enhance|increase) (the )?(monitoring|alerting|testing|tests|observability|"
-        r"communication|documentation|docs|process|processes|reliability|resilience|visibility|coverage)\s*\.?$",
+        (
+            r"^\s*(improve|better|more|enhance|increase) (the )?(monitoring|alerting|testing|tests|observability|"
+            r"communication|documentation|docs|process|processes|reliability|resilience|visibility|coverage)\s*\.?$"
+        ),
         r"^\s*(fix|address|resolve|handle) (it|this|that|the (issue|problem|bug|incident))\s*\.?$",
         r"\b(try to|make sure to|remember to|should be more)\b",
         r"^\s*follow[- ]?up\b",
@@ -55,16 +57,16 @@ _VAGUE = [
 _TEAM = re.compile(
     r"\b(team|squad|guild|tribe|chapter|oncall|on-call|rotation|sre|devops|ops|platform|infra|everyone|all|"
     r"engineering|eng|tbd|tbc|nobody|none|n/a|unassigned)\b|^@[\w.-]+-(team|oncall|sre|ops)\b",
-    re.I,
+    re.IGNORECASE,
 )
 _SEVERAL = re.compile(r"\s(?:and|&|\+)\s|[,;/]|\n")
 _MEASURABLE = re.compile(
     r"\d+\s*(%|ms|s\b|sec|min|m\b|h\b|hours?|days?|x\b|rps|qps|errors?|requests?|connections?)|[<>≤≥]=?\s*\d"
     r"|\b(alert|alarm|page)s? (fires?|triggers?)|\b(test|check|canary|lint|ci job)s? (fails?|passes|blocks?)"
     r"|\b(runbook|dashboard|doc|adr|playbook) (exists|published|linked|merged)|\bmerged\b|\bdeployed to\b",
-    re.I,
+    re.IGNORECASE,
 )
-_VAGUE_DONE = re.compile(r"^\s*(done|fixed|complete|completed|finished|tbd|n/?a|yes|when done|-+|\?+)\s*\.?$", re.I)
+_VAGUE_DONE = re.compile(r"^\s*(done|fixed|complete|completed|finished|tbd|n/?a|yes|when done|-+|\?+)\s*\.?$", re.IGNORECASE)
 
 
 def _norm(text: str) -> str:

@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _collect(args: argparse.Namespace, config: Config, **options: Any) -> Any:
-    from ops_postmortem.model import Person
+    from ops_postmortem.people import person_from_text
     from ops_postmortem.wiring import FileInputs, file_sources, split_people
     from ops_postmortem.workflows.collect import CollectOptions, collect_timeline
 
@@ -187,8 +187,8 @@ def _collect(args: argparse.Namespace, config: Config, **options: Any) -> Any:
         until=args.until,
         title=options.get("title"),
         severity=options.get("severity"),
-        authors=tuple(Person(n) for n in split_people(options.get("authors", []))),
-        reviewers=tuple(Person(n) for n in split_people(options.get("reviewers", []))),
+        authors=tuple(person_from_text(n) for n in split_people(options.get("authors", []))),
+        reviewers=tuple(person_from_text(n) for n in split_people(options.get("reviewers", []))),
     )
     timeline = collect_timeline(args.incident_id, sources, chats, settings, collect_options)
     for warning in timeline.warnings:
@@ -311,10 +311,10 @@ def cmd_sync(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_lint(args: argparse.Namespace, config: Config) -> int:
     from ops_postmortem.actions import CheckRules
+    from ops_postmortem.dates import DateParser
     from ops_postmortem.lint import findings_json, lint_document
     from ops_postmortem.output import lint_text
     from ops_postmortem.wiring import directory, document_store, extract_settings
-    from ops_postmortem.dates import DateParser
 
     store = document_store(config)
     doc = store.read(store.locate(args.doc))

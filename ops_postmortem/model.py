@@ -6,10 +6,10 @@ Connectors map vendor data to and from these types; workflows know nothing else.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Literal
 
-UTC = timezone.utc
+__all__ = ["UTC"]  # re-exported: every module takes UTC from here
 
 
 def require_utc(value: datetime, what: str) -> datetime:
@@ -20,11 +20,11 @@ def require_utc(value: datetime, what: str) -> datetime:
 
 
 def iso_z(value: datetime | None) -> str | None:
-    """ISO-8601 in UTC ending in Z (seconds, or milliseconds when present)."""
+    """ISO-8601 in UTC ending in Z: seconds, with milliseconds when there are any."""
     if value is None:
         return None
     value = value.astimezone(UTC)
-    if value.microsecond:
+    if value.microsecond // 1000:
         return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 

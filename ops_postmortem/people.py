@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -57,7 +58,7 @@ class Directory:
                 raise ConfigError(f'{origin} [people."{name}"] must be a table with email, aliases, github, ...')
             unknown = set(value) - {"email", "aliases", *HANDLE_KEYS}
             if unknown:
-                raise ConfigError(f'{origin} [people."{name}"]: unknown key {sorted(unknown)[0]!r}',
+                raise ConfigError(f'{origin} [people."{name}"]: unknown key {min(unknown)!r}',
                                   hint=f"known keys: email, aliases, {', '.join(HANDLE_KEYS)}")
             aliases = value.get("aliases", [])
             if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
@@ -95,8 +96,15 @@ class Directory:
         return normalise_name(a.name) == normalise_name(b.name) and bool(a.name.strip())
 
 
+_NAME_EMAIL = re.compile(r"^\s*(?P<name>[^<>]*?)\s*<(?P<email>[^<>@\s]+@[^<>\s]+)>\s*$")
+
+
 def person_from_text(text: str) -> Person:
-    """A reviewer or owner as written: an e-mail address or a display name."""
+    """A person as written: 'Dana Kim <dana@acme.test>', 'dana@acme.test' or 'Dana Kim'."""
+    match = _NAME_EMAIL.match(text)
+    if match:
+        email = match.group("email")
+        return Person(match.group("name") or email.split("@")[0], email)
     text = text.strip()
     if "@" in text and not text.startswith("@") and " " not in text:
         return Person(name=text.split("@")[0], email=text)

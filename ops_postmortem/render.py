@@ -134,6 +134,16 @@ def format_duration(value: object) -> Safe:
     return Safe(sign + (" ".join(shown) or "0s"))
 
 
+# What an evidence link opens, by source; raw ids (Slack ts, fingerprints) mean nothing to a reader.
+EVIDENCE_LABELS = {
+    "slack": "message",
+    "pagerduty": "log entry",
+    "opsgenie": "alert log",
+    "alertmanager": "graph",
+    "grafana": "panel",
+}
+
+
 def _evidence_ref(value: object) -> EvidenceRef | None:
     if isinstance(value, EvidenceRef) or value is None:
         return value
@@ -157,7 +167,8 @@ def _filters(fmt: str) -> dict[str, Callable[..., Safe]]:
         ref = _evidence_ref(value)
         if ref is None:
             return Safe("")
-        return markup_link(fmt, ref.url, ref.ident or ref.source)
+        label = EVIDENCE_LABELS.get(ref.source) if ref.url else None
+        return markup_link(fmt, ref.url, label or ref.ident or ref.source)
 
     return {
         "cell": cell,

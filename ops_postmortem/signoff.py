@@ -6,8 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from ops_postmortem.model import ReviewComment, SignOff
-from ops_postmortem.model import Person
+from ops_postmortem.model import Person, ReviewComment, SignOff
 from ops_postmortem.people import Directory
 from ops_postmortem.phrases import PhraseMatcher
 

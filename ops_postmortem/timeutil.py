@@ -17,7 +17,7 @@ _RFC3339 = re.compile(
     r"(Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?$"
 )
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|m|min|mins|h|hr|hrs|hours?|d|days?|w|weeks?)\s*$", re.I)
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|m|min|mins|h|hr|hrs|hours?|d|days?|w|weeks?)\s*$", re.IGNORECASE)
 
 
 class NaiveTimeError(ValueError):
@@ -76,7 +76,7 @@ def parse_slack_ts(ts: str) -> datetime:
     return datetime.fromtimestamp(seconds, UTC).replace(microsecond=micro)
 
 
-def parse_epoch(value: int | float | str) -> datetime:
+def parse_epoch(value: float | str) -> datetime:
     """Seconds or milliseconds since the epoch (guessed by magnitude, as alerting tools mix both)."""
     number = Decimal(str(value))
     if number > 10**11:

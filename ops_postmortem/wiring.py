@@ -16,7 +16,6 @@ from ops_postmortem.signoff import SignOffRules
 from ops_postmortem.workflows.extract import ExtractSettings
 from ops_postmortem.workflows.review import ReviewSettings
 
-
 DEFAULT_PRIORITY_LIMITS = {"P0": timedelta(weeks=1), "P1": timedelta(weeks=4), "P2": timedelta(weeks=8)}
 
 

@@ -194,7 +194,7 @@ def test_facts_prefill_detection_and_response_with_evidence() -> None:
     text = render_sample()
     assert (
         "Detected at 2026-11-03 23:37:30 UTC by PagerDuty: Triggered through the API. "
-        "([R5V2QK0DFZ3Y9T](https://acme.pagerduty.com/incidents/Q1ABC2DEF/log_entries/R5V2QK0DFZ3Y9T))\n"
+        "([log entry](https://acme.pagerduty.com/incidents/Q1ABC2DEF/log_entries/R5V2QK0DFZ3Y9T))\n"
     ) in text
     assert "- Acknowledged at 2026-11-03 23:41:45 UTC, 4m 15s after detection: Acknowledged by Ana Ruiz." in text
     assert "- Mitigated at 2026-11-03 23:52:40 UTC (inferred), 15m 10s after detection" in text
@@ -207,7 +207,7 @@ def test_timeline_rows_show_date_on_change_actor_repeats_and_evidence() -> None:
     assert rows[1].startswith("| 2026-11-03 23:31:12 | Alertmanager | ")
     assert rows[3] == (
         "| 23:37:31 | PagerDuty | Notified Ana Ruiz by SMS (x5) | "
-        "[R0NOTIFY1](https://acme.pagerduty.com/incidents/Q1ABC2DEF/log_entries/R0NOTIFY1) |"
+        "[log entry](https://acme.pagerduty.com/incidents/Q1ABC2DEF/log_entries/R0NOTIFY1) |"
     )
     assert (
         "| 23:52:40 | Events file | Bo Chen: Rollback to v2026.11.3-1 finished; error rate back under 1% | events\\.yaml:4 |"
@@ -393,7 +393,7 @@ def test_a_new_format_is_one_registry_entry_and_a_template_folder(
     assert text.startswith(
         "CHECKOUT API RETURNED 5XX FOR 34 MINUTES\n%% ops-postmortem:generated:start timeline sha256="
     )
-    assert "RESOLVED BY ANA RUIZ. R9RES0001 <https://acme.pagerduty.com/" in text
+    assert "RESOLVED BY ANA RUIZ. LOG ENTRY <https://acme.pagerduty.com/" in text
     assert list(generated_blocks("shout", text)) == ["timeline"]
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -18,23 +17,15 @@ from typing import Any, Literal
 
 from ops_postmortem.errors import InputError, UsageError
 from ops_postmortem.model import UTC, CommentReply, Person, ReviewComment
+from ops_postmortem.people import person_from_text
 from ops_postmortem.timeutil import parse_time
-
-_AUTHOR = re.compile(r"^\s*(?P<name>[^<>]*?)\s*<(?P<email>[^<>@\s]+@[^<>\s]+)>\s*$")
 
 
 def parse_author(text: str) -> Person:
     """'Dana Kim <dana@acme.test>', 'dana@acme.test' or 'Dana Kim'."""
-    match = _AUTHOR.match(text)
-    if match:
-        email = match.group("email")
-        return Person(match.group("name") or email.split("@")[0], email)
-    text = text.strip()
-    if not text:
+    if not text.strip():
         raise UsageError("--author is empty", hint='give a name, an e-mail, or "Name <email>"')
-    if "@" in text and " " not in text:
-        return Person(text.split("@")[0], text)
-    return Person(text)
+    return person_from_text(text)
 
 
 class CommentLog:

@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Any
 
+from ops_postmortem.connectors.base import Window
 from ops_postmortem.connectors.files import parse_json
 from ops_postmortem.connectors.slack.connector import (
     CHANNEL_CHANGE,
@@ -181,6 +182,13 @@ class SlackExport:
         self.workspace_url = workspace_url
         self.since = require_utc(since, "since") if since is not None else None
         self.until = require_utc(until, "until") if until is not None else None
+
+    def collect_window(self, incident_id: str, window: Window) -> SourceBatch:
+        """Read only the window the paging and alert evidence gives (a busy channel holds months)."""
+        since = max((t for t in (self.since, window[0]) if t is not None), default=None)
+        until = min((t for t in (self.until, window[1]) if t is not None), default=None)
+        bounded = SlackExport(self.paths, self.channel, workspace_url=self.workspace_url, since=since, until=until)
+        return bounded.collect(incident_id)
 
     def collect(self, incident_id: str) -> SourceBatch:
         """Events of the channel in the window; `incident_id` is not needed, the export is given."""
