@@ -6,8 +6,8 @@ A `Redactor` replaces each secret it finds with `[REDACTED:<detector>]`, keeping
 changes nothing. A key pasted over several chat messages is followed from its BEGIN line to its END line.
 
 Speed: one combined prefilter regex, run on the lower-cased text, rejects clean text before any detector
-runs. Measured with benchmarks/bench_redaction.py on a shared 2-core box: 100,000 chat-like messages in
-0.28-0.44 s (about 3-4 us each); texts with secrets about 45-70 us each.
+runs. Measured with benchmarks/bench_redaction.py on a busy shared 2-core box: 100,000 chat-like messages
+in 0.3-0.5 CPU seconds (3-5 us each); texts with secrets 40-70 us each.
 
 Decision on detect-secrets 1.5.0 (installed): its patterns are reused, the library is not called.
 - Speed: `scan_file` (one message per line, default plugins and filters) ran 1,100-1,500 texts/s and ad-hoc
@@ -381,7 +381,7 @@ _PREFILTER = re.compile(
     | r(?:(?<=secr)et{_SEP_AHEAD}|(?<=cr)edential{_SEP_AHEAD}|(?<=bear)er)
     | g(?:enie|(?<=sig){_SEP_AHEAD})
     | w(?:(?<=--passw)|(?<=passw){_SEP_AHEAD}|(?<=pw)d{_SEP_AHEAD})
-    | h(?<=passph)rase
+    | h(?<=passph)rase{_SEP_AHEAD}
     | z(?<=authoriz)ation
     | x(?:ox|app-)
     | putty
