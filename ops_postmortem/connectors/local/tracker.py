@@ -30,9 +30,9 @@ DONE_STATUSES: Final = ("Done", "Won't Do")
 
 # Each statement runs on its own: executescript() would commit the transaction the schema is created in.
 _SCHEMA: Final = (
-    """CREATE TABLE tickets (
+    f"""CREATE TABLE tickets (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        key TEXT GENERATED ALWAYS AS ('PM-' || seq) VIRTUAL,
+        key TEXT GENERATED ALWAYS AS ('{KEY_PREFIX}' || seq) VIRTUAL,
         item_key TEXT NOT NULL UNIQUE,
         title TEXT NOT NULL,
         description TEXT NOT NULL,
@@ -52,9 +52,9 @@ _SCHEMA: Final = (
 )
 
 _COLUMNS: Final = (
-    "key, item_key, title, description, owner, due, priority, status, labels, doc_url, incident_id"
+    "seq, key, item_key, title, description, owner, due, priority, status, labels, doc_url, incident_id"
 )
-_KEY: Final = re.compile(r"^\s*PM-(\d+)\s*$", re.IGNORECASE)
+_KEY: Final = re.compile(rf"^\s*{KEY_PREFIX}(\d+)\s*$", re.IGNORECASE)
 # Separators that make an Owner cell name more than one person ("Ana, Bo", "Ana and Bo", "Ana/Bo").
 _SEVERAL: Final = re.compile(r"\s(?:and|&|\+)\s|[,;/]|\n")
 
@@ -153,7 +153,7 @@ class LocalTracker:
         found: dict[str, Ticket] = {}
         for row in self._rows("seq IN (SELECT value FROM json_each(?))", json.dumps([*wanted])):
             ticket = self._ticket(row)
-            for asked in wanted[_seq_of(ticket.key)]:
+            for asked in wanted[row["seq"]]:
                 found[asked] = ticket
         return found
 
@@ -367,6 +367,3 @@ def _seq(key: str) -> int | None:
     match = _KEY.match(key)
     return int(match.group(1)) if match else None
 
-
-def _seq_of(key: str) -> int:
-    return int(key[len(KEY_PREFIX):])
