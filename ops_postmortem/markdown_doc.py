@@ -59,8 +59,11 @@ _DATE_LINE = _meta_line("Date")
 # ---- inline Markdown to plain text -------------------------------------------------------------
 
 
-def plain_inline(text: str) -> tuple[str, tuple[str, ...]]:
-    """Plain text of one line of inline Markdown, and the URLs it links to."""
+def plain_inline(text: str, *, show_urls: bool = False) -> tuple[str, tuple[str, ...]]:
+    """Plain text of one line of inline Markdown, and the URLs it links to.
+
+    With `show_urls`, a link reads "label (url)": section prose keeps its evidence visible to lint.
+    """
     parts: list[str] = []
     links: list[str] = []
     pos = 0
@@ -71,9 +74,10 @@ def plain_inline(text: str) -> tuple[str, tuple[str, ...]]:
             parts.append(_code_body(m.group("body")))
         elif m.group("link") is not None:
             label, inner = plain_inline(m.group("label"))
-            parts.append(label)
+            url = _unescape_url(m.group("dest"))
+            parts.append(f"{label} ({url})" if show_urls and url != label else label)
             links.extend(inner)
-            links.append(_unescape_url(m.group("dest")))
+            links.append(url)
         elif m.group("auto") is not None:
             parts.append(m.group("auto"))
             links.append(m.group("auto"))
@@ -230,7 +234,7 @@ def _structure(text: str) -> _Structure:
             tables.append(_TableSpan(i, i + 1, tuple(rows), headings[-1].text if headings else None))
             i = j
             continue
-        prose[i] = plain_inline(line)[0]
+        prose[i] = plain_inline(line, show_urls=True)[0]
         i += 1
     return _Structure(lines, endings, headings, tables, prose, frozenset(code_lines))
 

@@ -73,7 +73,7 @@ def test_sections_are_plain_text_and_fences_hide_headings() -> None:
     summary = sections["Summary"]
     assert summary.level == 2
     assert summary.text == (
-        "The payments queue backed up for 40 minutes; see the dashboard.\n\n"
+        "The payments queue backed up for 40 minutes; see the dashboard (https://grafana.acme.test/d/pay).\n\n"
         "| Not | A table |\n| --- | --- |\n| inside | a fence |\n## not a heading"
     )
     assert sections["Action items"].text == ""
