@@ -206,15 +206,24 @@ _PEM_BODY_TOKEN = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 # Assignment syntax shared by the keyword detectors: the key's closing quote/bracket, a separator, the value.
 # Chat adds mrkdwn around keys and values (`*password:* x`, `` `token`: x ``), hence the * ` _ allowed.
 _SEP = r"""["'`*\\\]]*[ \t]*(?::=|=>|==|[:=]|[ \t](?=["']))[*_]*[ \t]*"""
-_VALUE = (
-    r"""(?:\\?"(?P<secret>[^"\\\r\n]+)\\?"|'(?P<secret2>[^'\r\n]+)'|`(?P<secret3>[^`\r\n]+)`"""
-    r"""|(?P<secret4>[^\s"'`,;&<>|(){}\[\]]+))"""
-)
 
 
-def _assignment(keywords: str) -> str:
+def _value(bare_stops: str) -> str:
+    """A quoted value, or a bare one running to whitespace, a quote, a bracket or one of `bare_stops`."""
+    return (
+        r"""(?:\\?"(?P<secret>[^"\\\r\n]+)\\?"|'(?P<secret2>[^'\r\n]+)'|`(?P<secret3>[^`\r\n]+)`"""
+        rf"""|(?P<secret4>[^\s"'`<>|(){{}}\[\]{bare_stops}]+))"""
+    )
+
+
+_VALUE = _value(",;&")
+# Passwords may contain '&' (query strings are handled before, by the query-secret detector).
+_PASSWORD_VALUE = _value(",;")
+
+
+def _assignment(keywords: str, value: str = _VALUE) -> str:
     # The key may sit inside a longer name (DB_PASSWORD, slackBotToken); the rest of the name is `suffix`.
-    return rf"(?i:{keywords})(?P<suffix>[A-Za-z0-9_.-]{{0,40}}?){_SEP}{_VALUE}"
+    return rf"(?i:{keywords})(?P<suffix>[A-Za-z0-9_.-]{{0,40}}?){_SEP}{value}"
 
 
 _PASSWORD_KEYS = r"passw(?:or)?d|passphrase|pwd|[_-]pass(?![a-z])"
@@ -344,7 +353,7 @@ def _builtin_detectors() -> tuple[_Detector, ...]:
         d(
             "query-secret",
             "= ",
-            rf"(?<=[?&;#])(?P<name>(?i:{_QUERY_NAMES}))=(?P<secret>[^&#\s\"'<>|)\]]+)",
+            rf"(?<=[?&;#])(?P<name>(?i:{_QUERY_NAMES}))=(?P<secret>[^&#;\s\"'<>|)\]]+)",
             _query_value_ok,
         ),
         d(
@@ -353,7 +362,7 @@ def _builtin_detectors() -> tuple[_Detector, ...]:
             r"(?i:\b(?:set-)?cookie)[\"'\\*]*[ \t]*:[ \t]*[^\s=;\"'<>|]+=(?P<secret>[^\r\n\"'`<>|\\]+)",
             _not_placeholder,
         ),
-        d("password", "pass pwd", _assignment(_PASSWORD_KEYS), _value_ok(_password_value)),
+        d("password", "pass pwd", _assignment(_PASSWORD_KEYS, _PASSWORD_VALUE), _value_ok(_password_value)),
         d(
             "password",
             "--pass",

@@ -243,6 +243,8 @@ def test_context_around_secrets_is_kept() -> None:
         ("Authorization: Bearer {}", BEARER, "authorization-header"),
         ("https://hooks.slack.com/services/{}", SLACK_WEBHOOK_PATH, "slack-webhook"),
         ("export AWS_ACCESS_KEY_ID={} # ci", AWS_ID, "aws-access-key-id"),
+        ("PASSPHRASE={} # keep the ampersand inside", "Tr0ub4dor&3x", "password"),
+        ("Server=db;Database=app;User Id=sa;Password={};Encrypt=true", "P@ss" + "w0rd", "query-secret"),
     ]
     for template, secret, detector in cases:
         assert run(template.format(secret))[0] == template.format(f"[REDACTED:{detector}]")
