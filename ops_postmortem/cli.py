@@ -353,7 +353,12 @@ def cmd_tickets(args: argparse.Namespace, config: Config) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    # argparse binds an optional positional before any flag, so `comment DOC --author A TEXT` leaves TEXT over.
+    if extras and getattr(args, "text", None) == "" and len(extras) == 1 and not extras[0].startswith("-"):
+        args.text, extras = extras[0], []
+    if extras:
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
     try:
         config = load_config(args.config)
         handler: Handler = args.handler

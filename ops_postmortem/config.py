@@ -34,7 +34,7 @@ KNOWN_KEYS: dict[str, frozenset[str]] = {
     "extract": frozenset({"locale", "priority_limits", "comment_on_invalid"}),
     "sync": frozenset({"state_file"}),
     "people": frozenset(),  # any display name; each entry is checked by people.Directory
-    "slack": frozenset({"workspace_url", "token", "channel_pattern", "api_url", "publish_channels"}),
+    "slack": frozenset({"workspace_url"}),
 }
 
 

@@ -16,6 +16,7 @@ from ops_postmortem.actions import CheckRules, ItemCheck, check_item, find_actio
 from ops_postmortem.connectors.base import DocumentStore, TicketTracker
 from ops_postmortem.dates import DateParser
 from ops_postmortem.errors import ConflictError, DocumentError
+from ops_postmortem.escaping import web_url
 from ops_postmortem.model import (
     ActionItem,
     CellUpdate,
@@ -123,7 +124,7 @@ def extract(
                 failures[key] = f"the tracker refused the ticket: {outcome.message}"
             else:
                 created[key] = outcome
-    bound = {**{k: _ref(t) for k, t in found.items()}, **{k: _ref(t) for k, t in created.items()}}
+    bound = {**{k: ticket_ref(t) for k, t in found.items()}, **{k: ticket_ref(t) for k, t in created.items()}}
     modified_at = None
     if bound and not dry_run:
         modified_at = _write_back(store, doc, bound, keys, ticket_column, settings, as_of)
@@ -143,8 +144,9 @@ def extract(
     return ExtractResult(ref, results, commented, modified_at, doc)
 
 
-def _ref(ticket: Ticket) -> TicketRef:
-    return TicketRef(ticket.key, ticket.url, ticket.status)
+def ticket_ref(ticket: Ticket) -> TicketRef:
+    # Only web links go into a doc; the local tracker's file:// address opens nothing for a reader.
+    return TicketRef(ticket.key, ticket.url if web_url(ticket.url) else None, ticket.status)
 
 
 def _request(item: ActionItem, key: str, doc: Document) -> TicketRequest:

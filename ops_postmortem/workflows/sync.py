@@ -22,7 +22,7 @@ from ops_postmortem.connectors.base import DocumentStore, TicketTracker
 from ops_postmortem.errors import LockedError, PostmortemError
 from ops_postmortem.model import UTC, CellUpdate, DocRef, Ticket, iso_z
 from ops_postmortem.timeutil import parse_time
-from ops_postmortem.workflows.extract import ExtractResult, ExtractSettings, check_document, extract
+from ops_postmortem.workflows.extract import ExtractResult, ExtractSettings, check_document, extract, ticket_ref
 
 
 @dataclass
@@ -149,7 +149,7 @@ def _sync_doc(
             continue
         text = f"{ticket.key} - {ticket.status}"
         if table.rows[check.item.row][column].text.strip() != text:
-            updates.append(CellUpdate(table.index, check.item.row, column, text, ticket.url))
+            updates.append(CellUpdate(table.index, check.item.row, column, text, ticket_ref(ticket).url))
     modified_at = extracted.modified_at
     if updates:
         modified_at = store.update_cells(ref, updates, revision=doc.revision)

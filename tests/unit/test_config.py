@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from ops_postmortem.config import load_config
+from ops_postmortem.config import Section, load_config
 from ops_postmortem.errors import ConfigError
 
 
@@ -74,9 +74,8 @@ def test_missing_explicit_config(tmp_path: Path) -> None:
         load_config(str(tmp_path / "nope.toml"))
 
 
-def test_secrets_come_from_the_environment_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    config = load_config(write(tmp_path, '[slack]\ntoken = { env = "SLACK_BOT_TOKEN" }\n'))
-    ref = config.section("slack").secret("token")
+def test_secrets_come_from_the_environment_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    ref = Section("slack", {"token": {"env": "SLACK_BOT_TOKEN"}}, "pm.toml").secret("token")
     assert ref is not None and "SLACK_BOT_TOKEN" in repr(ref)
     monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
     with pytest.raises(ConfigError, match="SLACK_BOT_TOKEN is not set"):
@@ -86,8 +85,7 @@ def test_secrets_come_from_the_environment_only(tmp_path: Path, monkeypatch: pyt
     assert "xoxb-value" not in repr(ref)
 
 
-def test_a_literal_secret_is_refused(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, '[slack]\ntoken = "xoxb-literal"\n'))
+def test_a_literal_secret_is_refused() -> None:
     with pytest.raises(ConfigError, match="secrets never go in the file") as info:
-        config.section("slack").secret("token")
+        Section("slack", {"token": "xoxb-literal"}, "pm.toml").secret("token")
     assert "xoxb-literal" not in str(info.value)
