@@ -14,6 +14,8 @@ __all__ = ["UTC"]  # re-exported: every module takes UTC from here
 
 def require_utc(value: datetime, what: str) -> datetime:
     """Normalise an aware datetime to UTC; a naive one is a programming error."""
+    if value.tzinfo is UTC:
+        return value
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{what} must be timezone-aware, got {value.isoformat()}")
     return value.astimezone(UTC)
@@ -23,10 +25,10 @@ def iso_z(value: datetime | None) -> str | None:
     """ISO-8601 in UTC ending in Z: seconds, with milliseconds when there are any."""
     if value is None:
         return None
-    value = value.astimezone(UTC)
-    if value.microsecond // 1000:
-        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    v = value.astimezone(UTC)
+    stamp = f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}"
+    millis = v.microsecond // 1000
+    return f"{stamp}.{millis:03d}Z" if millis else f"{stamp}Z"
 
 
 # Event kinds. `kind` stays an open string: sources may add their own.
