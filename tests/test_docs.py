@@ -12,7 +12,7 @@ README = (ROOT / "README.md").read_text()
 
 
 def readme_commands() -> list[str]:
-    blocks = re.findall(r"```sh\n(.*?)```", README, re.S)
+    blocks = re.findall(r"```sh\n(.*?)```", README, re.DOTALL)
     return [block.strip() for block in blocks[:2]]
 
 
@@ -33,7 +33,7 @@ def test_example_config_loads_and_documents_every_key() -> None:
     text = path.read_text()
     data = tomllib.loads(text)
     for section, keys in KNOWN_KEYS.items():
-        assert re.search(rf"^#? ?\[{section}[\].]", text, re.M), f"[{section}] is not documented"
+        assert re.search(rf"^#? ?\[{section}[\].]", text, re.MULTILINE), f"[{section}] is not documented"
         for key in keys:
-            assert re.search(rf"^#? ?{key} =", text, re.M), f"[{section}] {key} is not documented"
+            assert re.search(rf"^#? ?{key} =", text, re.MULTILINE), f"[{section}] {key} is not documented"
     assert set(data) <= set(KNOWN_KEYS)

@@ -22,13 +22,20 @@ from ops_postmortem.connectors.base import DocumentStore, TicketTracker
 from ops_postmortem.errors import LockedError, PostmortemError
 from ops_postmortem.model import UTC, CellUpdate, DocRef, Ticket, iso_z
 from ops_postmortem.timeutil import parse_time
-from ops_postmortem.workflows.extract import ExtractResult, ExtractSettings, check_document, extract, ticket_ref
+from ops_postmortem.workflows.extract import (
+    ExtractResult,
+    ExtractSettings,
+    check_document,
+    extract,
+    ticket_ref,
+)
 
 
 @dataclass
 class SyncState:
     cursor: datetime | None = None
     written: dict[str, str] = field(default_factory=dict)  # doc id -> modified time after our last write
+    statuses: dict[str, str] = field(default_factory=dict)  # ticket key -> the status we last wrote
 
     @classmethod
     def load(cls, path: Path) -> tuple[SyncState, str | None]:
@@ -39,12 +46,13 @@ class SyncState:
             data = json.loads(path.read_text(encoding="utf-8"))
             cursor = parse_time(data["cursor"]) if data.get("cursor") else None
             written = {str(k): str(v) for k, v in data.get("written", {}).items()}
-            return cls(cursor, written), None
+            statuses = {str(k): str(v) for k, v in data.get("statuses", {}).items()}
+            return cls(cursor, written, statuses), None
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             return cls(), f"{path}: unreadable sync state ({exc}); scanning every postmortem once"
 
     def save(self, path: Path) -> None:
-        data = {"cursor": iso_z(self.cursor), "written": self.written}
+        data = {"cursor": iso_z(self.cursor), "written": self.written, "statuses": self.statuses}
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -103,7 +111,8 @@ def sync(
         changes = {c.ref.id: c for c in store.changed_since(state.cursor)}
         by_doc: dict[str, list[Ticket]] = {}
         for ticket in tracker.updated_since(state.cursor):
-            if ticket.doc_url:
+            # A ticket we created or whose status we already wrote back is no news for its doc.
+            if ticket.doc_url and state.statuses.get(ticket.key) != ticket.status:
                 by_doc.setdefault(ticket.doc_url, []).append(ticket)
         todo: dict[str, DocRef] = {}
         skipped = 0
@@ -126,6 +135,7 @@ def sync(
             results.append(result[0])
             if result[1] is not None:
                 state.written[ref.id] = iso_z(result[1]) or ""
+            state.statuses.update(result[2])
         state.cursor = started
         state.save(state_path)
         return SyncReport(tuple(results), skipped, (warning,) if warning else ())
@@ -133,7 +143,8 @@ def sync(
 
 def _sync_doc(
     store: DocumentStore, tracker: TicketTracker, ref: DocRef, settings: ExtractSettings, as_of: date
-) -> tuple[DocSync, datetime | None]:
+) -> tuple[DocSync, datetime | None, dict[str, str]]:
+    """Extract, then write statuses back: (report, the doc's modified time after our writes, statuses shown)."""
     extracted = extract(store, tracker, ref, settings, as_of=as_of)
     # Re-read only when extraction wrote to the doc; otherwise the copy it read is current.
     doc = store.read(ref) if extracted.modified_at is not None or extracted.document is None else extracted.document
@@ -162,7 +173,8 @@ def _sync_doc(
         and not (c.item.ticket and (t := tickets.get(c.item.ticket.key)) and t.done)
         and c.verdict != "ignored"
     )
-    return DocSync(ref, extracted, len(updates), done, len(tickets), overdue), modified_at
+    shown = {t.key: t.status for t in tickets.values()}
+    return DocSync(ref, extracted, len(updates), done, len(tickets), overdue), modified_at, shown
 
 
 def report_json(report: SyncReport) -> dict[str, Any]:

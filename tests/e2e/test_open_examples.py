@@ -159,7 +159,7 @@ def test_bad_input_is_one_line_exit_2(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, setup, flags: list[str], message: str  # type: ignore[no-untyped-def]
 ) -> None:
     setup(tmp_path)
-    code, out, err = run(capsys, "timeline", "INC-2042", *flags)
+    code, _, err = run(capsys, "timeline", "INC-2042", *flags)
     assert code == 2
     assert message in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -26,8 +26,8 @@ def test_approvals(text: str) -> None:
     assert RULES.stance(text) is True
 
 
-@pytest.mark.parametrize("text", ["not LGTM yet", "Not approved", "I can't sign off on this", "LGTM once the "
-                                  "timeline is fixed", "-1, the trigger is wrong", "changes requested", "lgtm?"])
+@pytest.mark.parametrize("text", ["not LGTM yet", "Not approved", "I can't sign off on this",
+                                  "LGTM once the timeline is fixed", "-1, the trigger is wrong", "changes requested", "lgtm?"])
 def test_not_approvals(text: str) -> None:
     assert RULES.stance(text) is False
 
