@@ -280,6 +280,8 @@ def cmd_review(args: argparse.Namespace, config: Config) -> int:
     store = document_store(config)
     result = review(store, store.locate(args.doc), signoff_rules(config), review_settings(config),
                     flags=args.reviewer, record=args.record)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     _emit(args, review_json(result), review_text(result))
     return 0 if result.report.signed_off else 3
 

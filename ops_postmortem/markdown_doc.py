@@ -54,6 +54,7 @@ def _meta_line(label: str) -> re.Pattern[str]:
 
 _STATUS = _meta_line("Status")
 _DATE_LINE = _meta_line("Date")
+_SEVERITY = _meta_line("Severity")
 
 
 # ---- inline Markdown to plain text -------------------------------------------------------------
@@ -294,6 +295,8 @@ def parse_markdown(text: str, ref: DocRef) -> Document:
     title = title.removeprefix("Postmortem:").strip()
     status = _metadata_match(struct, _STATUS)
     dated = _metadata_match(struct, _DATE_LINE)
+    severity = _metadata_match(struct, _SEVERITY)
+    severity_text = plain_inline(severity[1].group("value"))[0].strip() if severity else ""
     marker = _INCIDENT.search(text)
     status_text = plain_inline(status[1].group("value"))[0].strip() if status else ""
     return Document(
@@ -304,6 +307,7 @@ def parse_markdown(text: str, ref: DocRef) -> Document:
         tables=tuple(_table(struct, i) for i in range(len(struct.tables))),
         incident_id=plain_inline(marker.group(1))[0] if marker else None,
         incident_date=_parse_date(dated[1].group("value")) if dated else None,
+        severity=severity_text if severity_text and severity_text != "unknown" else None,
     )
 
 

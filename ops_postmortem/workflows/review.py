@@ -8,7 +8,7 @@ from typing import Any
 
 from ops_postmortem.connectors.base import DocumentStore
 from ops_postmortem.errors import DocumentError
-from ops_postmortem.model import DocRef, Document, Person, iso_z
+from ops_postmortem.model import DocRef, Document, Person, ReviewComment, iso_z
 from ops_postmortem.people import normalise_name, person_from_text
 from ops_postmortem.signoff import SignOffReport, SignOffRules, sign_off
 
@@ -26,6 +26,7 @@ class ReviewResult:
     ref: DocRef
     report: SignOffReport
     recorded: bool = False
+    warnings: tuple[str, ...] = ()
 
 
 def doc_reviewers(doc: Document) -> list[Person]:
@@ -73,12 +74,28 @@ def review(
             f"{ref.url}: nobody is required to review this postmortem",
             hint="pass --reviewer, set [review] reviewers in the config, or fill the doc's reviewers table",
         )
-    report = sign_off(reviewers, store.comments(ref), rules, doc_modified_at=doc.modified_at)
+    comments = store.comments(ref)
+    report = sign_off(reviewers, comments, rules, doc_modified_at=doc.modified_at)
     recorded = False
     if record and report.signed_off and (doc.status or "").strip().lower() != "final":
         store.finalize(ref, report.reviewers)
         recorded = True
-    return ReviewResult(ref, report, recorded)
+    return ReviewResult(ref, report, recorded, tuple(_unknown(reviewers, comments, rules)))
+
+
+def _unknown(reviewers: Sequence[Person], comments: Sequence[ReviewComment], rules: SignOffRules) -> list[str]:
+    """Reviewers neither the directory nor any comment knows: likely a typo that would block sign-off forever."""
+    authors = [c.author for c in comments] + [r.author for c in comments for r in c.replies]
+    warnings = []
+    for person in reviewers:
+        known = rules.directory.entry_for(person) is not None
+        if not known and not any(rules.directory.same(person, a) for a in authors):
+            where = "the [people] directory" if rules.directory.entries else "any comment"
+            warnings.append(
+                f"reviewer {person.email or person.name!r} is not in {where}; check the spelling "
+                "or add them under [people] in the config"
+            )
+    return warnings
 
 
 def review_json(result: ReviewResult) -> dict[str, Any]:
