@@ -1,4 +1,4 @@
-"""Every TicketTracker implementation behind one fixture, so the contract suite runs against each.
+"""Every TicketTracker and DocumentStore implementation behind one fixture, so the contract suites run against each.
 
 A factory gets a private folder and the people the tracker must know, and yields a ready tracker; a connector
 that needs a fake server starts it inside its factory and stops it on exit. Adding Jira or GitHub Issues is
@@ -16,6 +16,7 @@ import pytest
 from ops_postmortem.connectors.base import TicketTracker
 from ops_postmortem.connectors.local.tracker import LocalTracker
 from ops_postmortem.people import Directory, DirectoryEntry
+from tests.contract.stores import HarnessFactory, StoreHarness, local_harness
 
 # The people every tracker under test knows (a fake server seeds its users from this).
 PEOPLE = Directory([
@@ -34,6 +35,18 @@ def local_tracker(folder: Path, people: Directory) -> Iterator[TicketTracker]:
 TRACKERS = [
     pytest.param(local_tracker, id="local"),
 ]
+
+
+STORES = [
+    pytest.param(local_harness, id="local"),
+]
+
+
+@pytest.fixture(params=STORES)
+def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreHarness]:
+    factory: HarnessFactory = request.param
+    with factory(tmp_path) as made:
+        yield made
 
 
 @pytest.fixture(params=TRACKERS)
