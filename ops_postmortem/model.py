@@ -169,6 +169,14 @@ class Redaction:
 
 
 @dataclass(frozen=True)
+class RawEvidence:
+    """One raw response as a live source received it, kept (redacted) in the evidence archive."""
+
+    name: str  # e.g. "pagerduty/log_entries-0001.json"
+    data: bytes
+
+
+@dataclass(frozen=True)
 class SourceBatch:
     """What one timeline source produced."""
 
@@ -176,6 +184,7 @@ class SourceBatch:
     events: tuple[TimelineEvent, ...] = ()
     facts: tuple[IncidentFacts, ...] = ()
     warnings: tuple[str, ...] = ()
+    raw: tuple[RawEvidence, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Literal, Protocol
 
@@ -96,6 +96,16 @@ class DocumentStore(Protocol):
 
     def changed_since(self, cursor: datetime | None) -> list[DocChange]:
         """Postmortems modified after `cursor` (all of them when None), in one query where possible."""
+        ...
+
+    def properties(self, ref: DocRef) -> dict[str, str]:
+        """Small key-value facts kept on the doc itself (published, reminded, ...), so every runner sees them."""
+        ...
+
+    def set_properties(self, ref: DocRef, values: Mapping[str, str]) -> None: ...
+
+    def archive(self, ref: DocRef, files: Mapping[str, bytes]) -> list[str]:
+        """Keep raw evidence with the doc (a folder, a Drive file, an attachment); returns where each went."""
         ...
 
 

@@ -154,3 +154,20 @@ def test_untrusted_text_stays_literal_text(harness: StoreHarness) -> None:
         assert expected.replace("\x07", "").replace("\x1b", "")[:40] in got.replace("\x07", "").replace("\x1b", "")
     assert all(not row[2].links for row in table.rows)
     assert not table.rows[0][3].links  # a javascript: link is never a link
+
+
+def test_properties_are_kept_on_the_doc(harness: StoreHarness) -> None:
+    store = harness.store
+    ref = store.create(example_timeline())
+    assert "published" not in store.properties(ref)
+    store.set_properties(ref, {"published": "2026-11-06", "reminded-pmai-1": "2026-11-07"})
+    store.set_properties(ref, {"published": "2026-11-08"})
+    assert store.properties(ref)["published"] == "2026-11-08"
+    assert store.properties(ref)["reminded-pmai-1"] == "2026-11-07"
+
+
+def test_evidence_is_archived_with_the_doc(harness: StoreHarness) -> None:
+    store = harness.store
+    ref = store.create(example_timeline())
+    where = store.archive(ref, {"pagerduty/log_entries-1.json": b'{"log_entries": []}', "slack/history.json": b"[]"})
+    assert len(where) == 2

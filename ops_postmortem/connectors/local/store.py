@@ -7,10 +7,11 @@ never sees half a document; the revision of a doc is the SHA-256 of its bytes.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -136,13 +137,13 @@ class LocalStore:
                 f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})", hint="save it as UTF-8"
             ) from exc
 
-    def _write_temp(self, path: Path, text: str) -> Path:
+    def _write_temp(self, path: Path, text: str | bytes) -> Path:
         """The text in a new hidden file beside `path`, flushed to disk."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
             with os.fdopen(fd, "wb") as handle:
-                handle.write(text.encode("utf-8"))
+                handle.write(text.encode("utf-8") if isinstance(text, str) else text)
                 handle.flush()
                 os.fsync(handle.fileno())
         except OSError as exc:
@@ -295,3 +296,39 @@ class LocalStore:
             ]
             updated = fill_table_rows(updated, table.index, rows)
         self._replace(path, updated, _revision(data))
+
+    # ---- properties and evidence -----------------------------------------------------------------
+
+    def _meta_path(self, ref: DocRef) -> Path:
+        path = self._path(ref)
+        return path.with_name(path.stem + ".meta.json")
+
+    def properties(self, ref: DocRef) -> dict[str, str]:
+        path = self._meta_path(ref)
+        if not path.exists():
+            return {}
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path}: unreadable doc properties ({exc})",
+                             hint="fix the JSON or delete the file (published/reminded marks are lost)") from exc
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+    def set_properties(self, ref: DocRef, values: Mapping[str, str]) -> None:
+        path = self._meta_path(ref)
+        merged = {**self.properties(ref), **values}
+        temp = self._write_temp(path, json.dumps(merged, indent=2, sort_keys=True) + "\n")
+        os.replace(temp, path)
+
+    def archive(self, ref: DocRef, files: Mapping[str, bytes]) -> list[str]:
+        """Raw evidence in `<id>.evidence/` beside the doc; names may hold one level of folders."""
+        folder = self._path(ref).with_name(self._path(ref).stem + ".evidence")
+        written = []
+        for name, data in files.items():
+            parts = Path(name).parts
+            if not parts or any(p in ("", ".", "..") or p.startswith(".") for p in parts) or Path(name).is_absolute():
+                raise InputError(f"evidence name {name!r} would leave {folder}", hint="use plain relative names")
+            target = folder.joinpath(*parts)
+            os.replace(self._write_temp(target, data), target)
+            written.append(target.as_uri())
+        return written
