@@ -6,6 +6,7 @@ import pytest
 from pytest_socket import SocketConnectBlockedError
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")
 def test_outside_hosts_are_refused() -> None:
     with pytest.raises(SocketConnectBlockedError):
         socket.create_connection(("93.184.216.34", 443), timeout=1)
