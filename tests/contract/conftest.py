@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -24,12 +25,28 @@ PEOPLE = Directory([
     DirectoryEntry("José Núñez", "jose@acme.test", (), (("github", "jnunez"), ("jira", "712020:jose"))),
 ])
 
-TrackerFactory = Callable[[Path, Directory], AbstractContextManager[TicketTracker]]
+class TrackerHarness(Protocol):
+    """A tracker plus what people do in its product UI (close a ticket), for the e2e flows."""
+
+    tracker: TicketTracker
+
+    def close_in_product(self, key: str) -> None: ...
+
+
+TrackerFactory = Callable[[Path, Directory], AbstractContextManager[TrackerHarness]]
+
+
+class LocalTrackerHarness:
+    def __init__(self, tracker: LocalTracker) -> None:
+        self.tracker = tracker
+
+    def close_in_product(self, key: str) -> None:
+        self.tracker.close(key)
 
 
 @contextmanager
-def local_tracker(folder: Path, people: Directory) -> Iterator[TicketTracker]:
-    yield LocalTracker(folder / "tickets.db", directory=people)
+def local_tracker(folder: Path, people: Directory) -> Iterator[TrackerHarness]:
+    yield LocalTrackerHarness(LocalTracker(folder / "tickets.db", directory=people))
 
 
 TRACKERS = [
@@ -50,7 +67,12 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreHar
 
 
 @pytest.fixture(params=TRACKERS)
-def tracker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TicketTracker]:
+def tracker_harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TrackerHarness]:
     factory: TrackerFactory = request.param
     with factory(tmp_path, PEOPLE) as made:
         yield made
+
+
+@pytest.fixture
+def tracker(tracker_harness: TrackerHarness) -> TicketTracker:
+    return tracker_harness.tracker

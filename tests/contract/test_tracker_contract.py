@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from ops_postmortem.actions import item_key
 from ops_postmortem.connectors.base import TicketTracker
 from ops_postmortem.model import UTC, Ticket, TicketFailure, TicketRequest
+from tests.contract.conftest import TrackerHarness
 
 DOC_ID = "1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
 DOC_URL = f"https://docs.google.com/document/d/{DOC_ID}/edit"
@@ -152,3 +153,13 @@ def test_labels_include_postmortem_and_the_item_key(tracker: TicketTracker) -> N
             assert "postmortem" in read_back.labels
             assert req.item_key in read_back.labels
     assert "inc-2042" in by_key[runbook.key].labels
+
+
+def test_a_ticket_closed_in_the_product_reads_as_done(tracker_harness: TrackerHarness) -> None:
+    tracker = tracker_harness.tracker
+    [ticket] = tracker.create([request("close-me")])
+    assert not ticket.done
+    tracker_harness.close_in_product(ticket.key)
+    closed = tracker.get([ticket.key])[ticket.key]
+    assert closed.done and closed.status
+    assert [t.key for t in tracker.updated_since(None) if t.key == ticket.key] == [ticket.key]
