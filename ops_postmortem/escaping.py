@@ -7,6 +7,7 @@ where nothing is ever linked, and every character that could start a construct i
 
 from __future__ import annotations
 
+import html
 import re
 from urllib.parse import quote, urlsplit
 
@@ -119,3 +120,25 @@ def web_url(url: str | None) -> bool:
 def link_markdown(url: str, label: str) -> str:
     """A Markdown link to a checked http(s) URL; characters that end a destination are encoded."""
     return f"[{cell_markdown(label)}]({quote(url, safe=_URL_SAFE)})"
+
+
+# ---- HTML (the Google Docs upload) ------------------------------------------------------------
+
+# Characters HTML cannot carry: C0 controls except tab and newlines, DEL, and lone surrogates.
+_HTML_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def escape_html(text: str) -> str:
+    """Untrusted text for an HTML paragraph: every markup character escaped, lines kept as <br>."""
+    lines = _NEWLINES.split(_HTML_CONTROL.sub("", text))
+    return "<br>".join(html.escape(line, quote=True) for line in lines)
+
+
+def cell_html(text: str) -> str:
+    """Untrusted text for an HTML table cell or any one-line spot."""
+    return escape_html(text.strip())
+
+
+def link_html(url: str, label: str) -> str:
+    """A link to a checked http(s) URL; the URL is attribute-escaped, the label escaped as text."""
+    return f'<a href="{html.escape(url, quote=True)}">{cell_html(label)}</a>'

@@ -61,6 +61,14 @@ FORMATS: dict[str, Format] = {
         link=escaping.link_markdown,
         comment=("<!-- ", " -->"),
     ),
+    # Uploaded to Drive and converted into a Google Doc (comments are dropped by the conversion).
+    "html": Format(
+        template="html/postmortem.html.j2",
+        escape=escaping.escape_html,
+        cell=escaping.cell_html,
+        link=escaping.link_html,
+        comment=("<!-- ", " -->"),
+    ),
 }
 
 _MARKER = "ops-postmortem:generated"
