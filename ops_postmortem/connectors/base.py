@@ -12,6 +12,7 @@ from ops_postmortem.model import (
     DocChange,
     DocRef,
     Document,
+    Person,
     ReviewComment,
     SignOff,
     SourceBatch,
@@ -140,4 +141,16 @@ class TicketTracker(Protocol):
 class Notifier(Protocol):
     """Posts a message (Slack Block Kit payload) to a channel or person."""
 
-    def post(self, channel: str, text: str, blocks: Sequence[dict[str, object]]) -> str: ...
+    def post(self, channel: str, text: str, blocks: Sequence[dict[str, object]]) -> str:
+        """Post to a channel (name or id); returns a link to the message."""
+        ...
+
+    def post_direct(self, person: Person, text: str, blocks: Sequence[dict[str, object]]) -> str:
+        """A direct message to a person; NotFoundError when the service knows nobody by their id or e-mail."""
+        ...
+
+    def find_post(self, channel: str, since: datetime, marker: str) -> str | None:
+        """A link to our own message in `channel` posted after `since` whose text holds `marker`, if any.
+
+        Lets a run that was killed between posting and recording it find the post instead of repeating it."""
+        ...
