@@ -158,7 +158,7 @@ class FakePagerDuty(FakeService):
 
 
 def _when(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    return datetime.fromisoformat(text).astimezone(UTC)
 
 
 def _note_of(entry: Mapping[str, Any]) -> dict[str, Any]:
