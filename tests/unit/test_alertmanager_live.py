@@ -99,9 +99,9 @@ def test_429_and_5xx(alertmanager: tuple[FakeAlertmanager, str]) -> None:
 
 def test_alertmanager_from_config(alertmanager: tuple[FakeAlertmanager, str], tmp_path: Path) -> None:
     _, url = alertmanager
-    config = Config(tmp_path / "p.toml", {"alertmanager": {"url": url, "filter": ['severity="page"']}})
+    config = Config(tmp_path / "p.toml", {"alertmanager": {"url": url, "filter": ['alertname=~"CheckoutHigh.*"']}})
     source = AlertmanagerLive.from_config(config, retry=policy())
-    assert source.filters == ('severity="page"',)
+    assert source.filters == ('alertname=~"CheckoutHigh.*"',)
     assert len(source.collect_window("x", WINDOW).events) == 1
 
 
