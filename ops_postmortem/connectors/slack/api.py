@@ -42,6 +42,9 @@ def slack_error(method: str, status: int, data: Mapping[str, Any], headers: Mapp
     """Our error for a failed Web API call: `{"ok": false, "error": ...}`, a 429 or a 5xx."""
     code = str(data.get("error") or f"HTTP {status}")
     text = f"{method}: {scrub(code)}"
+    details = data.get("errors")
+    if isinstance(details, list) and details:  # invalid_blocks says which block and why
+        text += " (" + "; ".join(scrub(str(d)) for d in details[:3]) + ")"
     if status == 429 or code == "ratelimited":
         retry_after = parse_retry_after(_header(headers, "Retry-After"))
         return RateLimitedError(text, service=SERVICE, status=status, retry_after=retry_after,
