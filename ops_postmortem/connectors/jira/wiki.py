@@ -20,7 +20,7 @@ _SPECIAL = frozenset("*_+-^~|[]{}()!&:;?#")
 # A line that opens a block: a heading (h1. to h6.) or a quote (bq.); escaping the dot disarms it.
 _BLOCK_START = re.compile(r"^(\s*(?:h[1-6]|bq))\.", re.IGNORECASE)
 _TOKEN = re.compile(
-    r"\\([^\w\s])"  # an escaped character
+    r"\\([!-/:-@\[-`{-~])"  # an escaped ASCII punctuation character
     r"|&(#\d{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});"  # an entity
     r"|\[([^\[\]|\n]*)\|([^\[\]\n]*)\]"  # [text|url]
     r"|\[([^\[\]|\n]*)\]"  # [url]
