@@ -220,6 +220,11 @@ class FakeJira(FakeService):
         issue.status = status
         self._touch(issue)
 
+    def catch_up(self) -> None:
+        """The search index catches up with every write (Cloud's lag is over)."""
+        self._to_index = [(-1, ident) for _, ident in self._to_index]
+        self._refresh_index()
+
     def by_key(self, key: str) -> Issue | None:
         return next((i for i in self.issues.values() if i.key.upper() == key.upper()), None)
 

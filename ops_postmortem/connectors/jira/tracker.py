@@ -14,8 +14,10 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from ops_postmortem.config import Config
 from ops_postmortem.connectors.jira.api import (
     BULK_LIMIT,
     RECONCILE_LIMIT,
@@ -33,7 +35,7 @@ from ops_postmortem.connectors.jira.issues import (
     to_ticket,
     updated_at,
 )
-from ops_postmortem.connectors.jira.settings import JiraSettings, auth_fix
+from ops_postmortem.connectors.jira.settings import JiraSettings, auth_fix, read_settings
 from ops_postmortem.connectors.jira.state import CreatedIssues
 from ops_postmortem.errors import AuthError, RateLimitedError, ServiceError
 from ops_postmortem.model import UTC, Ticket, TicketFailure, TicketRequest, iso_z
@@ -286,3 +288,11 @@ def _uncertain(exc: ServiceError) -> str:
 def _still_uncertain(after: datetime) -> str:
     return (f"an earlier create got no answer and Jira's search does not show the issue yet; to avoid a "
             f"duplicate it is looked up again, and created only after {iso_z(after)}")
+
+
+def jira_tracker(config: Config, directory: Directory, default_state: Path) -> JiraTracker:
+    """The tracker for `[tracker] kind = "jira"`; the token is read from the environment here."""
+    settings, token = read_settings(config, default_state)
+    assert settings.state_file is not None
+    return JiraTracker(JiraApi.connect(settings, token.reveal()), settings, CreatedIssues(settings.state_file),
+                       directory=directory)
