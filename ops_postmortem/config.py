@@ -35,6 +35,7 @@ KNOWN_KEYS: dict[str, frozenset[str]] = {
     "sync": frozenset({"state_file"}),
     "people": frozenset(),  # any display name; each entry is checked by people.Directory
     "slack": frozenset({"workspace_url"}),
+    "github": frozenset({"repo", "token", "api_url", "milestone_per_due_month", "write_interval"}),
 }
 
 

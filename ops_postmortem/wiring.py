@@ -94,6 +94,10 @@ def ticket_tracker(config: Config) -> TicketTracker:
         from ops_postmortem.connectors.local.tracker import LocalTracker
 
         return LocalTracker(config.local_dir / "tickets.db", directory=directory(config))
+    if kind == "github":
+        from ops_postmortem.connectors.github.tracker import github_tracker
+
+        return github_tracker(config.section("github"), directory(config))
     raise ConfigError(f"tracker kind {kind!r} is not available in this version", hint='use kind = "local"')
 
 

@@ -18,6 +18,7 @@ from ops_postmortem.connectors.base import TicketTracker
 from ops_postmortem.connectors.local.tracker import LocalTracker
 from ops_postmortem.people import Directory, DirectoryEntry
 from tests.contract.stores import HarnessFactory, StoreHarness, local_harness
+from tests.fakes.github import github_tracker_harness
 from tests.fakes.jira import jira_cloud_tracker, jira_dc_tracker
 
 # The people every tracker under test knows (a fake server seeds its users from this).
@@ -52,6 +53,7 @@ def local_tracker(folder: Path, people: Directory) -> Iterator[TrackerHarness]:
 
 TRACKERS = [
     pytest.param(local_tracker, id="local"),
+    pytest.param(github_tracker_harness, id="github"),
     pytest.param(jira_cloud_tracker, id="jira-cloud"),
     pytest.param(jira_dc_tracker, id="jira-dc"),
 ]
