@@ -53,6 +53,14 @@ def _add_sources(p: argparse.ArgumentParser) -> None:
                    help="e.g. https://acme.slack.com, for message permalinks (or [slack] workspace_url)")
     g.add_argument("--events", action="append", type=Path, default=[], metavar="PATH",
                    help="hand-written events, CSV or JSON: time, kind, actor, text, link")
+    live = p.add_argument_group("live sources (the [pagerduty], [opsgenie], [alertmanager], [grafana] and [slack] "
+                                "sections of the config)")
+    live.add_argument("--pagerduty-incident", metavar="ID_OR_NUMBER",
+                      help="the PagerDuty incident, when INCIDENT_ID is your own id (default: INCIDENT_ID as an "
+                           "id, number or incident key)")
+    live.add_argument("--opsgenie-alert", metavar="ID_TINY_OR_ALIAS",
+                      help="the Opsgenie alert, when INCIDENT_ID is not its id, tiny id or alias")
+    live.add_argument("--offline", action="store_true", help="read only the evidence files, not the live sources")
     t = p.add_argument_group("timeline")
     t.add_argument("--impact-started", type=_time_arg, metavar="TIME",
                    help="when impact began (ISO-8601 with zone), if no events row says so")
@@ -93,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refresh", action="store_true",
                    help="regenerate the timeline and metrics of an existing doc, keeping human edits")
     p.add_argument("--force", action="store_true", help="with --refresh, overwrite hand edits to generated sections")
+    p.add_argument("--archive", action=argparse.BooleanOptionalAction, default=True,
+                   help="keep the raw responses of the live sources, redacted, with the postmortem (default on)")
     p.add_argument("--json", action="store_true", help='print {"url", "created"}')
     p.set_defaults(handler=cmd_open)
 
@@ -162,8 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _collect(args: argparse.Namespace, config: Config, **options: Any) -> Any:
     from ops_postmortem.people import person_from_text
-    from ops_postmortem.wiring import FileInputs, file_sources, split_people
-    from ops_postmortem.workflows.collect import CollectOptions, collect_timeline
+    from ops_postmortem.wiring import FileInputs, collection_sources, split_people
+    from ops_postmortem.workflows.collect import CollectOptions, collect, terminal_progress
 
     settings = config.timeline
     inputs = FileInputs(
@@ -177,10 +187,9 @@ def _collect(args: argparse.Namespace, config: Config, **options: Any) -> Any:
         slack_workspace_url=args.slack_workspace_url or config.section("slack").string("workspace_url"),
         timezone=args.timezone or settings.timezone,
     )
-    if inputs.empty:
-        raise UsageError("no evidence given", hint="name at least one of --pagerduty, --opsgenie, --alertmanager, "
-                         "--grafana, --slack-export, --events")
-    sources, chats = file_sources(inputs)
+    sources, chats = collection_sources(inputs, config, live=not args.offline,
+                                        pagerduty_incident=args.pagerduty_incident,
+                                        opsgenie_alert=args.opsgenie_alert)
     collect_options = CollectOptions(
         impact_started=args.impact_started,
         since=args.since,
@@ -190,7 +199,9 @@ def _collect(args: argparse.Namespace, config: Config, **options: Any) -> Any:
         authors=tuple(person_from_text(n) for n in split_people(options.get("authors", []))),
         reviewers=tuple(person_from_text(n) for n in split_people(options.get("reviewers", []))),
     )
-    timeline = collect_timeline(args.incident_id, sources, chats, settings, collect_options)
+    with terminal_progress(len(sources) + len(chats) > 1) as progress:
+        collection = collect(args.incident_id, sources, chats, settings, collect_options, progress=progress)
+    timeline = collection.timeline
     for warning in timeline.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if timeline.redactions:
@@ -199,13 +210,13 @@ def _collect(args: argparse.Namespace, config: Config, **options: Any) -> Any:
         counts = Counter(f"{r.source} ({r.detector})" for r in timeline.redactions)
         where = ", ".join(f"{n} in {k}" for k, n in sorted(counts.items()))
         print(f"redacted {len(timeline.redactions)} secret(s): {where}", file=sys.stderr)
-    return timeline
+    return collection
 
 
 def cmd_timeline(args: argparse.Namespace, config: Config) -> int:
     from ops_postmortem.output import timeline_json, timeline_table
 
-    timeline = _collect(args, config)
+    timeline = _collect(args, config).timeline
     if args.json:
         print(json.dumps(timeline_json(timeline), ensure_ascii=False))
     else:
@@ -218,9 +229,19 @@ def cmd_open(args: argparse.Namespace, config: Config) -> int:
     from ops_postmortem.workflows.open import open_postmortem
 
     store = document_store(config, args.store)
-    timeline = _collect(args, config, title=args.title, severity=args.severity, authors=args.author,
-                        reviewers=args.reviewer)
-    result = open_postmortem(store, timeline, refresh=args.refresh, force=args.force)
+    collection = _collect(args, config, title=args.title, severity=args.severity, authors=args.author,
+                          reviewers=args.reviewer)
+    result = open_postmortem(store, collection.timeline, refresh=args.refresh, force=args.force)
+    if args.archive and collection.raw:
+        from ops_postmortem.workflows.evidence import archive_evidence
+
+        archived = archive_evidence(store, result.ref, collection.raw)
+        if archived.error:
+            print(f"warning: the evidence archive was not saved ({archived.error}); the postmortem is fine",
+                  file=sys.stderr)
+        else:
+            print(f"archived {len(archived.locations)} evidence file(s) with the postmortem, "
+                  f"{len(archived.redactions)} secret(s) redacted", file=sys.stderr)
     if args.json:
         print(json.dumps({"url": result.ref.url, "created": result.created}))
     elif result.created:

@@ -34,6 +34,10 @@ KNOWN_KEYS: dict[str, frozenset[str]] = {
     "extract": frozenset({"locale", "priority_limits", "comment_on_invalid"}),
     "sync": frozenset({"state_file"}),
     "people": frozenset(),  # any display name; each entry is checked by people.Directory
+    "pagerduty": frozenset({"token", "api_url"}),
+    "opsgenie": frozenset({"api_key", "api_url", "api", "jsm_cloud_id", "jsm_email", "web_url"}),
+    "alertmanager": frozenset({"url", "filter", "token"}),
+    "grafana": frozenset({"url", "token"}),
     "slack": frozenset({"workspace_url"}),
     "github": frozenset({"repo", "token", "api_url", "milestone_per_due_month", "write_interval"}),
 }

@@ -69,9 +69,86 @@ def file_sources(inputs: FileInputs) -> tuple[list[TimelineSource], list[Windowe
         from ops_postmortem.connectors.slack.export import SlackExport
 
         chats.append(SlackExport(inputs.slack_export, inputs.slack_channel, workspace_url=inputs.slack_workspace_url))
-    elif inputs.slack_channel:
-        raise UsageError("--slack-channel needs --slack-export PATH")
     return sources, chats
+
+
+LIVE_SECTIONS = ("pagerduty", "opsgenie", "alertmanager", "grafana", "slack")
+
+
+def live_sections(config: Config) -> list[str]:
+    """The live sources this config sets up: a section with its connection key (Slack needs its token)."""
+    needs = {"pagerduty": "token", "opsgenie": "api_key", "alertmanager": "url", "grafana": "url", "slack": "token"}
+    return [name for name in LIVE_SECTIONS if needs[name] in config.section(name)]
+
+
+def live_sources(
+    config: Config,
+    *,
+    slack_channel: str | None = None,
+    pagerduty_incident: str | None = None,
+    opsgenie_alert: str | None = None,
+) -> tuple[list[TimelineSource], list[WindowedSource]]:
+    """Live connectors for the config sections that are present. Paging sources bound the incident; the alert
+    APIs and Slack are read over the window they give. Secrets are read here, so a missing one is a config
+    error before anything is fetched."""
+    sources: list[TimelineSource] = []
+    windowed: list[WindowedSource] = []
+    present = live_sections(config)
+    if "pagerduty" in present:
+        from ops_postmortem.connectors.pagerduty.live import PagerDutyLive
+
+        sources.append(PagerDutyLive.from_config(config, incident=pagerduty_incident))
+    if "opsgenie" in present:
+        from ops_postmortem.connectors.opsgenie.live import OpsgenieLive
+
+        sources.append(OpsgenieLive.from_config(config, alert=opsgenie_alert))
+    if "alertmanager" in present:
+        from ops_postmortem.connectors.alertmanager.live import AlertmanagerLive
+
+        windowed.append(AlertmanagerLive.from_config(config))
+    if "grafana" in present:
+        from ops_postmortem.connectors.alertmanager.live import GrafanaLive
+
+        windowed.append(GrafanaLive.from_config(config))
+    if "slack" in present:
+        from ops_postmortem.connectors.slack.live import SlackLive
+
+        windowed.append(SlackLive.from_config(config, channel=slack_channel))
+    return sources, windowed
+
+
+def collection_sources(
+    inputs: FileInputs,
+    config: Config,
+    *,
+    live: bool = True,
+    pagerduty_incident: str | None = None,
+    opsgenie_alert: str | None = None,
+) -> tuple[list[TimelineSource], list[WindowedSource]]:
+    """Evidence files named by flags plus, unless `live` is off, the live sources of the config."""
+    sources, windowed = file_sources(inputs)
+    present = live_sections(config) if live else []
+    if inputs.slack_channel and not inputs.slack_export and "slack" not in present:
+        raise UsageError("--slack-channel needs --slack-export PATH, or [slack] token in the config for the live "
+                         "channel")
+    if present:
+        more, more_windowed = live_sources(
+            config,
+            slack_channel=None if inputs.slack_export else inputs.slack_channel,
+            pagerduty_incident=pagerduty_incident,
+            opsgenie_alert=opsgenie_alert,
+        )
+        if inputs.slack_export:  # the export already gives the channel
+            more_windowed = [w for w in more_windowed if w.name != "slack"]
+        sources += more
+        windowed += more_windowed
+    if not sources and not windowed:
+        raise UsageError(
+            "no evidence given",
+            hint="name at least one of --pagerduty, --opsgenie, --alertmanager, --grafana, --slack-export, "
+            "--events, or set up [pagerduty], [opsgenie], [alertmanager], [grafana] or [slack] in the config",
+        )
+    return sources, windowed
 
 
 def document_store(config: Config, kind: str | None = None) -> DocumentStore:
