@@ -143,6 +143,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(handler=cmd_sync)
 
+    p = sub.add_parser("publish", help="share a signed-off postmortem's summary in the [slack] publish_channels",
+                       description="Post the summary (impact, key metrics, trigger, latent conditions, action items, "
+                                   "link) once per channel; refuses with exit 3 before sign-off.")
+    p.add_argument("doc", metavar="DOC")
+    p.add_argument("--dry-run", action="store_true", help="print the Block Kit message as JSON, post nothing")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(handler=cmd_publish)
+
+    p = sub.add_parser("remind", help="list overdue and soon-due action items; chase their owners on Slack",
+                       description="Across every postmortem: items overdue or due within [slack] remind_days and "
+                                   "not done; one digest per [slack] remind_channels and/or a message to each owner, "
+                                   "never twice a day per item.")
+    p.add_argument("--as-of", type=_date_arg, metavar="DATE", help="the day due dates are judged against (default today)")
+    p.add_argument("--dry-run", action="store_true", help="list and say what would be posted, post nothing")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(handler=cmd_remind)
+
     p = sub.add_parser("lint", help="find blame, unsupported claims, open prompts and weak action items",
                        description="Blameless, evidence-based writing checks; exit 3 when anything is found.")
     p.add_argument("doc", metavar="DOC")
@@ -330,6 +347,63 @@ def cmd_sync(args: argparse.Namespace, config: Config) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     _emit(args, report_json(report), sync_text(report))
     return 1 if any(d.error for d in report.docs) else 0
+
+
+def cmd_publish(args: argparse.Namespace, config: Config) -> int:
+    from ops_postmortem.errors import ConfigError
+    from ops_postmortem.model import UTC
+    from ops_postmortem.wiring import (
+        document_store,
+        extract_settings,
+        notifier,
+        publish_channels,
+        review_settings,
+        signoff_rules,
+    )
+    from ops_postmortem.workflows.publish import not_signed_off, publish, publish_json, publish_text
+
+    channels = publish_channels(config)
+    slack = None if args.dry_run else notifier(config)
+    if not args.dry_run and slack is None:
+        raise ConfigError("publishing needs Slack: [slack] token is not set",
+                          hint='set token = { env = "SLACK_BOT_TOKEN" } in [slack], or preview with --dry-run')
+    if not args.dry_run and not channels:
+        raise ConfigError("[slack] publish_channels is empty", hint='e.g. publish_channels = ["#postmortems"]')
+    store = document_store(config)
+    result = publish(store, slack, store.locate(args.doc), signoff_rules(config), review_settings(config), channels,
+                     locale=extract_settings(config).locale, dry_run=args.dry_run, now=datetime.now(UTC))
+    if args.dry_run or args.json:
+        print(json.dumps(publish_json(result), ensure_ascii=False, indent=None if args.json else 2))
+    if not result.signed_off:
+        print(f"error: {not_signed_off(result)}", file=sys.stderr)
+        return 3
+    if not args.json and not args.dry_run:
+        print(publish_text(result))
+    return 0 if result.ok else 1
+
+
+def cmd_remind(args: argparse.Namespace, config: Config) -> int:
+    from ops_postmortem.wiring import (
+        document_store,
+        extract_settings,
+        notifier,
+        remind_settings,
+        ticket_tracker,
+    )
+    from ops_postmortem.workflows.remind import remind, remind_json, remind_text
+
+    settings = remind_settings(config)
+    slack = notifier(config)
+    if slack is not None and not settings.channels and not settings.dm_owners:
+        print("warning: set [slack] remind_channels or remind_dm_owners = true to post reminders; listing only",
+              file=sys.stderr)
+        slack = None
+    result = remind(document_store(config), ticket_tracker(config), slack, extract_settings(config), settings,
+                    as_of=args.as_of or date.today(), dry_run=args.dry_run)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    _emit(args, remind_json(result), remind_text(result))
+    return 0 if result.ok else 1
 
 
 def cmd_lint(args: argparse.Namespace, config: Config) -> int:

@@ -38,7 +38,8 @@ KNOWN_KEYS: dict[str, frozenset[str]] = {
     "opsgenie": frozenset({"api_key", "api_url", "api", "jsm_cloud_id", "jsm_email", "web_url"}),
     "alertmanager": frozenset({"url", "filter", "token"}),
     "grafana": frozenset({"url", "token"}),
-    "slack": frozenset({"workspace_url"}),
+    "slack": frozenset({"workspace_url", "token", "channel_pattern", "api_url", "publish_channels",
+                        "remind_channels", "remind_days", "remind_dm_owners"}),
     "github": frozenset({"repo", "token", "api_url", "milestone_per_due_month", "write_interval"}),
 }
 

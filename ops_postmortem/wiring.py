@@ -7,14 +7,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ops_postmortem.config import Config, priority_limits
-from ops_postmortem.connectors.base import DocumentStore, TicketTracker, TimelineSource, WindowedSource
+from ops_postmortem.connectors.base import (
+    DocumentStore,
+    Notifier,
+    TicketTracker,
+    TimelineSource,
+    WindowedSource,
+)
 from ops_postmortem.errors import ConfigError, UsageError
 from ops_postmortem.people import Directory
 from ops_postmortem.signoff import SignOffRules
 from ops_postmortem.workflows.extract import ExtractSettings
 from ops_postmortem.workflows.review import ReviewSettings
+
+if TYPE_CHECKING:
+    from ops_postmortem.workflows.remind import RemindSettings
 
 DEFAULT_PRIORITY_LIMITS = {"P0": timedelta(weeks=1), "P1": timedelta(weeks=4), "P2": timedelta(weeks=8)}
 
@@ -208,6 +218,29 @@ def extract_settings(config: Config) -> ExtractSettings:
 def sync_state_path(config: Config) -> Path:
     path = config.section("sync").path("state_file", config.base_dir)
     return path or config.local_dir / ".sync-state.json"
+
+
+def notifier(config: Config) -> Notifier | None:
+    """Slack when `[slack] token` is set, else None (then `remind` only lists and `publish` only previews)."""
+    if "token" not in config.section("slack"):
+        return None
+    from ops_postmortem.connectors.slack.notifier import SlackNotifier
+
+    return SlackNotifier.from_config(config, directory(config))
+
+
+def publish_channels(config: Config) -> tuple[str, ...]:
+    return config.section("slack").strings("publish_channels")
+
+
+def remind_settings(config: Config) -> RemindSettings:
+    from ops_postmortem.workflows.remind import RemindSettings
+
+    section = config.section("slack")
+    days = section.integer("remind_days", 3)
+    if days is None or days < 0:
+        raise ConfigError(f"{section.where('remind_days')} must be 0 or more days")
+    return RemindSettings(days, section.strings("remind_channels"), section.flag("remind_dm_owners"))
 
 
 def split_people(values: Sequence[str]) -> list[str]:

@@ -349,3 +349,27 @@ def publish_json(result: PublishResult) -> dict[str, Any]:
         "text": result.message.text,
         "blocks": list(result.message.blocks),
     }
+
+
+def not_signed_off(result: PublishResult) -> str:
+    """Why publishing was refused: who has not approved and how many corrections are open."""
+    waiting = [
+        f"{s.reviewer.name} ({'changes requested' if s.status == 'changes_requested' else 'not yet approved'})"
+        for s in result.review.report.reviewers if s.status != "approved"
+    ]
+    threads = len(result.review.report.open_threads)
+    parts = [f"waiting for {', '.join(waiting)}"] if waiting else []
+    if threads:
+        parts.append(f"{threads} correction thread(s) open")
+    why = "; ".join(parts) or "the review is not complete"
+    return f"{result.ref.url} is not signed off ({why}); it is published only after sign-off (see `postmortem review`)"
+
+
+def publish_text(result: PublishResult) -> str:
+    words = {"posted": "posted to", "already": "already posted to", "found": "found the earlier post in",
+             "planned": "would post to", "failed": "failed to post to"}
+    lines = []
+    for post in result.posts:
+        where = f"{words[post.status]} {post.channel}"
+        lines.append(f"{where}: {post.error}" if post.error else f"{where}: {post.link}" if post.link else where)
+    return "\n".join(lines) or "no channels to post to"

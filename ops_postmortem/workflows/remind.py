@@ -188,8 +188,8 @@ class _Marks:
         return self.values[ref.id]
 
     def targets(self, item: DueItem) -> set[str]:
-        day, *targets = self._props(item.ref).get(REMINDED + item.item_key, "").split()
-        return set(targets) if day == self.day else set()
+        words = self._props(item.ref).get(REMINDED + item.item_key, "").split()
+        return set(words[1:]) if words and words[0] == self.day else set()
 
     def set(self, items: Sequence[DueItem], target: str, *, add: bool) -> None:
         by_doc: dict[str, tuple[DocRef, dict[str, str]]] = {}
@@ -288,3 +288,23 @@ def remind_json(result: RemindResult) -> dict[str, Any]:
         ],
         "warnings": list(result.warnings),
     }
+
+
+def remind_text(result: RemindResult) -> str:
+    lines = []
+    for i in result.items:
+        when = f"overdue {-i.days}d" if i.days < 0 else "due today" if i.days == 0 else f"due in {i.days}d"
+        ticket = f" [{i.ticket.key}{' ' + i.ticket.status if i.ticket.status else ''}]" if i.ticket else ""
+        lines.append(f"{when:<12} {i.due.isoformat()}  {i.incident_id or i.ref.id}  {i.owner or '(no owner)'}: "
+                     f"{' '.join(i.action.split())}{ticket}")
+    if not lines:
+        lines.append("nothing overdue or due soon")
+    for d in result.deliveries:
+        count = f"{len(d.items)} item(s)"
+        if d.planned:
+            lines.append(f"would remind {d.target}: {count}")
+        elif d.error:
+            lines.append(f"failed to remind {d.target}: {d.error}")
+        else:
+            lines.append(f"reminded {d.target}: {count} {d.link or ''}".rstrip())
+    return "\n".join(lines)
