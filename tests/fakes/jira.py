@@ -60,8 +60,9 @@ STATUSES = {
     "In Progress": {"id": "3", "name": "In Progress",
                     "statusCategory": {"id": 4, "key": "indeterminate", "name": "In Progress"}},
     "Done": {"id": "10001", "name": "Done", "statusCategory": {"id": 3, "key": "done", "name": "Done"}},
+    "Won't Do": {"id": "10002", "name": "Won't Do", "statusCategory": {"id": 3, "key": "done", "name": "Done"}},
 }
-TRANSITIONS = {"11": "To Do", "21": "In Progress", "31": "Done"}
+TRANSITIONS = {"11": "To Do", "21": "In Progress", "31": "Done", "41": "Won't Do"}
 PRIORITIES = ("Highest", "High", "Medium", "Low", "Lowest")
 SCREEN = frozenset({"project", "issuetype", "summary", "description", "assignee", "duedate", "priority", "labels",
                     "issuelinks", "reporter"})
