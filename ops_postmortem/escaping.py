@@ -128,10 +128,16 @@ def link_markdown(url: str, label: str) -> str:
 _HTML_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
+_SPACES = re.compile(r" {2,}")
+
+
 def escape_html(text: str) -> str:
-    """Untrusted text for an HTML paragraph: every markup character escaped, lines kept as <br>."""
+    """Untrusted text for an HTML paragraph: every markup character escaped, lines kept as <br>, runs of
+    spaces kept with &nbsp; (HTML would collapse them)."""
     lines = _NEWLINES.split(_HTML_CONTROL.sub("", text))
-    return "<br>".join(html.escape(line, quote=True) for line in lines)
+    return "<br>".join(
+        _SPACES.sub(lambda m: " " + "&nbsp;" * (len(m.group()) - 1), html.escape(line, quote=True)) for line in lines
+    )
 
 
 def cell_html(text: str) -> str:

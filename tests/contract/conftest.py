@@ -17,6 +17,7 @@ import pytest
 from ops_postmortem.connectors.base import TicketTracker
 from ops_postmortem.connectors.local.tracker import LocalTracker
 from ops_postmortem.people import Directory, DirectoryEntry
+from tests.contract.google_harness import google_harness
 from tests.contract.stores import HarnessFactory, StoreHarness, local_harness
 from tests.fakes.github import github_tracker_harness
 from tests.fakes.jira import jira_cloud_tracker, jira_dc_tracker
@@ -61,6 +62,7 @@ TRACKERS = [
 
 STORES = [
     pytest.param(local_harness, id="local"),
+    pytest.param(google_harness, id="google"),
 ]
 
 

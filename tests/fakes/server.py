@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -184,14 +185,18 @@ def _handler_class(service: FakeService) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def serve(service: FakeService) -> Iterator[str]:
-    """Run `service` on 127.0.0.1 on a free port; yields its base URL without a trailing slash."""
+def serve(service: FakeService, *, tls: ssl.SSLContext | None = None) -> Iterator[str]:
+    """Run `service` on 127.0.0.1 on a free port; yields its base URL without a trailing slash.
+
+    With `tls` (a server context) it speaks HTTPS, for clients that insist on https URLs."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(service))
     server.daemon_threads = True
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

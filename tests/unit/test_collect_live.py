@@ -16,7 +16,7 @@ from ops_postmortem.connectors.base import Window
 from ops_postmortem.connectors.local.store import LocalStore
 from ops_postmortem.errors import AuthError, InputError, ServiceError
 from ops_postmortem.model import DocRef, Kind, RawEvidence, SourceBatch, TimelineEvent
-from ops_postmortem.workflows.collect import collect
+from ops_postmortem.workflows.collect import RichProgress, collect, terminal_progress
 from ops_postmortem.workflows.evidence import archive_evidence, redact_evidence
 
 T0 = datetime(2026, 11, 3, 23, 36, 30, tzinfo=UTC)
@@ -147,3 +147,13 @@ def test_an_archive_failure_is_reported_not_raised(tmp_path: Path) -> None:
     ref = DocRef("local", "INC-1", (tmp_path / "INC-1.md").as_uri())
     result = archive_evidence(BrokenStore(tmp_path), ref, [RawEvidence("pagerduty/incident.json", b"{}")])
     assert result.locations == () and result.error == "[Errno 28] No space left on device"
+
+
+def test_progress_shows_only_on_a_terminal() -> None:
+    with terminal_progress(True) as progress:  # pytest captures stderr: not a terminal
+        assert progress is None
+    with RichProgress() as rich:
+        rich.started(["pagerduty", "opsgenie"])
+        rich.finished("pagerduty", None)
+        rich.finished("opsgenie", ServiceError("down", service="opsgenie", status=503))
+        assert [t.description for t in rich._bars.tasks] == ["pagerduty: done", "opsgenie: failed"]

@@ -8,6 +8,7 @@ in UTF-16 indices so the whole change is one atomic batchUpdate.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -21,6 +22,7 @@ HEADINGS = {f"h{n}": f"HEADING_{n}" for n in range(1, 7)}
 _BLOCK_TAGS = {"p", "li", "div", "blockquote", "pre", *HEADINGS}
 _MARKER = "ops-postmortem:generated:"
 _LINE_BREAK = "\u000b"  # what Docs makes of <br>: a line break inside a paragraph
+_HTML_SPACE = re.compile(r"[ \t\n\r\f]+")
 
 
 @dataclass(frozen=True)
@@ -162,12 +164,9 @@ class _Parser(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self.skip:
             return
-        text = " ".join(data.split())
-        if data[:1].isspace():
-            text = " " + text
-        if data[-1:].isspace() and text.strip():
-            text += " "
-        if not text.strip() and self.para is None and self.cell is None:
+        # HTML collapses its own whitespace only, never a no-break space.
+        text = _HTML_SPACE.sub(" ", data)
+        if not text.strip(" ") and self.para is None and self.cell is None:
             return  # whitespace between blocks
         if text:
             self._add(text)
@@ -184,13 +183,13 @@ def _trim(runs: list[Run]) -> list[Run]:
     """Runs without the spaces HTML ignores at the ends of a block or around a line break."""
     out = [Run(r.text.replace(f" {_LINE_BREAK}", _LINE_BREAK).replace(f"{_LINE_BREAK} ", _LINE_BREAK),
                r.bold, r.italic, r.link) for r in runs]
-    while out and not out[0].text.lstrip():
+    while out and not out[0].text.lstrip(" "):
         out.pop(0)
-    while out and not out[-1].text.rstrip():
+    while out and not out[-1].text.rstrip(" "):
         out.pop()
     if out:
-        out[0] = Run(out[0].text.lstrip(), out[0].bold, out[0].italic, out[0].link)
-        out[-1] = Run(out[-1].text.rstrip(), out[-1].bold, out[-1].italic, out[-1].link)
+        out[0] = Run(out[0].text.lstrip(" "), out[0].bold, out[0].italic, out[0].link)
+        out[-1] = Run(out[-1].text.rstrip(" "), out[-1].bold, out[-1].italic, out[-1].link)
     merged: list[Run] = []
     for run in out:
         if merged and merged[-1].text.endswith(" ") and run.text.startswith(" "):

@@ -40,6 +40,7 @@ class Paragraph:
     end: int
     raw: str  # every index unit, suggestions included; ends with "\n"
     text: str  # visible text: chips spelled out, suggested insertions dropped, no final newline
+    prose: str  # the visible text with each link's URL after its label, as section text shows evidence
     style: str  # namedStyleType
     bullet: bool
     people: tuple[Person, ...] = ()
@@ -166,6 +167,7 @@ def paragraph(element: JSON, tab_id: str | None) -> Paragraph:
     body = element["paragraph"]
     raw: list[str] = []
     text: list[str] = []
+    prose: list[str] = []
     people: list[Person] = []
     links: list[str] = []
     dates: list[date] = []
@@ -181,6 +183,8 @@ def paragraph(element: JSON, tab_id: str | None) -> Paragraph:
             url = run.get("textStyle", {}).get("link", {}).get("url")
             if url:
                 links.append(url)
+            label = content.rstrip("\n")
+            prose.append(f"{label} ({url}){content[len(label):]}" if url and url != label.strip() else content)
             continue
         raw.append(OBJECT * max(1, int(item.get("endIndex", 1)) - int(item.get("startIndex", 0))))
         if "person" in item and not _suggested(item["person"]):
@@ -188,10 +192,12 @@ def paragraph(element: JSON, tab_id: str | None) -> Paragraph:
             name = props.get("name") or props.get("email") or ""
             people.append(Person(name, props.get("email"), item["person"].get("personId")))
             text.append(name)
+            prose.append(name)
         elif "richLink" in item and not _suggested(item["richLink"]):
             props = item["richLink"].get("richLinkProperties", {})
             uri = props.get("uri") or ""
             text.append(props.get("title") or uri)
+            prose.append(f"{props.get('title')} ({uri})" if props.get("title") and uri else uri)
             if uri:
                 links.append(uri)
                 key = ticket_key(uri)
@@ -200,15 +206,18 @@ def paragraph(element: JSON, tab_id: str | None) -> Paragraph:
         elif "dateElement" in item and not _suggested(item["dateElement"]):
             props = item["dateElement"].get("dateElementProperties", {})
             text.append(props.get("displayText") or "")
+            prose.append(props.get("displayText") or "")
             found = _chip_date(props)
             if found:
                 dates.append(found)
-    visible = "".join(text).replace("\u000b", "\n")
+    # A no-break space (how HTML keeps runs of spaces) reads as a space.
+    visible = "".join(text).replace("\u000b", "\n").replace("\u00a0", " ")
     visible = visible.removesuffix("\n")
+    shown = "".join(prose).replace("\u000b", "\n").replace("\u00a0", " ").removesuffix("\n")
     style = body.get("paragraphStyle", {}).get("namedStyleType", "NORMAL_TEXT")
     start = int(element.get("startIndex", 0))
     return Paragraph(
-        tab_id, start, int(element.get("endIndex", start)), "".join(raw), visible, style, "bullet" in body,
+        tab_id, start, int(element.get("endIndex", start)), "".join(raw), visible, shown, style, "bullet" in body,
         tuple(people), tuple(dict.fromkeys(links)), tuple(dates), tuple(dict.fromkeys(keys)),
     )
 
@@ -328,10 +337,7 @@ def parse_document(document: JSON, ref: DocRef) -> tuple[Document, Layout]:
 
 def _prose(p: Paragraph) -> str:
     """A body paragraph as section text: links shown as 'label (url)' so lint sees the evidence."""
-    text = p.text
-    for url in p.links:
-        if url not in text:
-            text = f"{text} ({url})"
+    text = p.prose
     if p.bullet:
         return f"- {text}"
     return f"{text}\n" if text else ""

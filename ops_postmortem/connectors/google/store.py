@@ -171,7 +171,7 @@ class GoogleDocsStore:
         m = _DOC_URL.match(doc.strip())
         doc_id = m.group(1) if m else doc.strip() if _DOC_ID.fullmatch(doc.strip()) else None
         if doc_id is not None:
-            return DocRef(self.kind, doc_id, doc_url(doc_id))
+            return self._ref(self.api.get_file(doc_id, "id,name,mimeType"))
         found = self.find(doc)
         if found is None:
             raise InputError(f"no Google Docs postmortem for incident {doc!r}",
@@ -209,7 +209,7 @@ class GoogleDocsStore:
                                 lambda: self._find_file(incident.id))
         ref = self._ref(file)
         self.api.share(ref.id, self.sharing.grants(timeline, ref.url))
-        return replace(ref, title=incident.title)
+        return ref
 
     def _create_from_template(
         self, incident_id: str, blocks: Sequence[Block], regions: Mapping[str, Region],
