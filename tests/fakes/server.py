@@ -191,9 +191,10 @@ def serve(service: FakeService, *, tls: ssl.SSLContext | None = None) -> Iterato
     With `tls` (a server context) it speaks HTTPS, for clients that insist on https URLs."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(service))
     server.daemon_threads = True
+    server.block_on_close = False  # kept-alive client connections must not hold up a test's teardown
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
