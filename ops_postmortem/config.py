@@ -24,6 +24,10 @@ ENV_VAR = "POSTMORTEM_CONFIG"
 # Every key the tool knows, by section. Each connector's settings read their section through `Section`.
 KNOWN_KEYS: dict[str, frozenset[str]] = {
     "store": frozenset({"kind"}),
+    "google": frozenset({"credentials_file", "docs_api_endpoint", "drive_api_endpoint", "folder_id", "template_doc_id",
+                         "share_with_domain", "share_with", "subject"}),
+    "confluence": frozenset({"url", "username", "token", "space", "parent_id", "template_page_id", "deployment",
+                             "read_groups", "edit_groups"}),
     "local": frozenset({"dir"}),
     "templates": frozenset({"dir"}),
     "timeline": frozenset(
@@ -33,6 +37,8 @@ KNOWN_KEYS: dict[str, frozenset[str]] = {
     "review": frozenset({"reviewers", "by_severity", "approval_phrases", "rejection_phrases"}),
     "extract": frozenset({"locale", "priority_limits", "comment_on_invalid"}),
     "sync": frozenset({"state_file"}),
+    "jira": frozenset({"url", "username", "token", "project", "api_version", "issue_type", "priority_map",
+                       "by_severity", "extra_fields", "incident_link_type", "state_file"}),
     "people": frozenset(),  # any display name; each entry is checked by people.Directory
     "pagerduty": frozenset({"token", "api_url"}),
     "opsgenie": frozenset({"api_key", "api_url", "api", "jsm_cloud_id", "jsm_email", "web_url"}),

@@ -148,3 +148,54 @@ def cell_html(text: str) -> str:
 def link_html(url: str, label: str) -> str:
     """A link to a checked http(s) URL; the URL is attribute-escaped, the label escaped as text."""
     return f'<a href="{html.escape(url, quote=True)}">{cell_html(label)}</a>'
+
+
+# ---- Confluence storage format (XHTML) ----------------------------------------------------------
+
+# XML 1.0 cannot carry C0 controls other than tab and newlines, lone surrogates, U+FFFE and U+FFFF.
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+# A fenced block in chat (```...```) is pasted output or a log: it becomes a code macro, kept verbatim.
+_FENCED = re.compile(r"```(?:[^\S\n]*\n)?(.*?)\n?```", re.DOTALL)
+
+
+def escape_storage(text: str) -> str:
+    """Untrusted text as XML character data or an attribute value: nothing in it can open markup."""
+    return html.escape(_XML_INVALID.sub("", text), quote=True)
+
+
+def cdata(text: str) -> str:
+    """Text inside CDATA; a "]]>" in it is split across two sections so it cannot end the first one."""
+    return "<![CDATA[" + _XML_INVALID.sub("", text).replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+def code_macro(text: str) -> str:
+    """A Confluence code macro showing `text` verbatim."""
+    body = f"<ac:plain-text-body>{cdata(text)}</ac:plain-text-body>"
+    return f'<ac:structured-macro ac:name="code">{body}</ac:structured-macro>'
+
+
+def _lines_storage(text: str) -> str:
+    return "<br/>".join(escape_storage(line) for line in _NEWLINES.split(text))
+
+
+def cell_storage(text: str) -> str:
+    """Untrusted text for a table cell or a line of prose: lines kept as <br/>, fenced blocks as code macros."""
+    out: list[str] = []
+    pos = 0
+    text = text.strip()
+    for match in _FENCED.finditer(text):
+        before = text[pos : match.start()].strip("\r\n")
+        if before:
+            out.append(_lines_storage(before))
+        if match.group(1).strip():
+            out.append(code_macro(match.group(1)))
+        pos = match.end()
+    rest = text[pos:].strip("\r\n") if pos else text
+    if rest:
+        out.append(_lines_storage(rest))
+    return "".join(out)
+
+
+def link_storage(url: str, label: str) -> str:
+    """A link to a checked http(s) URL; the URL is attribute-escaped, the label escaped as text."""
+    return f'<a href="{escape_storage(url)}">{_lines_storage(label.strip())}</a>'

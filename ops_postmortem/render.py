@@ -69,6 +69,15 @@ FORMATS: dict[str, Format] = {
         link=escaping.link_html,
         comment=("<!-- ", " -->"),
     ),
+    # Confluence storage format (XHTML). Its editors drop XML comments, so markers are anchor macros.
+    "storage": Format(
+        template="storage/postmortem.xml.j2",
+        escape=escaping.escape_storage,
+        cell=escaping.cell_storage,
+        link=escaping.link_storage,
+        comment=('<p><ac:structured-macro ac:name="anchor"><ac:parameter ac:name="">',
+                 "</ac:parameter></ac:structured-macro></p>"),
+    ),
 }
 
 _MARKER = "ops-postmortem:generated"

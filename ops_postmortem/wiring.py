@@ -167,6 +167,16 @@ def document_store(config: Config, kind: str | None = None) -> DocumentStore:
         from ops_postmortem.connectors.local.store import LocalStore
 
         return LocalStore(config.local_dir, template_dir=config.template_dir)
+    if kind == "google":
+        from ops_postmortem.connectors.google.settings import google_store
+
+        return google_store(config)
+    if kind == "confluence":
+        from ops_postmortem.connectors.confluence.settings import ConfluenceSettings
+        from ops_postmortem.connectors.confluence.store import ConfluenceStore
+
+        return ConfluenceStore(ConfluenceSettings.from_section(config.section("confluence")),
+                               template_dir=config.template_dir, jira_macro=config.tracker_kind == "jira")
     raise ConfigError(f"store kind {kind!r} is not available in this version", hint="use kind = \"local\"")
 
 
@@ -181,6 +191,10 @@ def ticket_tracker(config: Config) -> TicketTracker:
         from ops_postmortem.connectors.local.tracker import LocalTracker
 
         return LocalTracker(config.local_dir / "tickets.db", directory=directory(config))
+    if kind == "jira":
+        from ops_postmortem.connectors.jira.tracker import jira_tracker
+
+        return jira_tracker(config, directory(config), sync_state_path(config).parent / ".jira-created.json")
     if kind == "github":
         from ops_postmortem.connectors.github.tracker import github_tracker
 
