@@ -7,14 +7,17 @@ duplicated."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ops_postmortem.cli import main
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, ROOT
 from tests.fakes.jira import EMAIL, TOKEN, FakeJira, Flavour, JiraUser
 from tests.fakes.server import serve
 
@@ -145,3 +148,91 @@ def test_a_create_committed_then_answered_500_is_never_duplicated(
         code, report, _ = run(capsys, "extract", "INC-2042", "--as-of", "2026-11-10", "--json")
     assert [i["ticket"] for i in items(report)] == ["OPS-1", "OPS-2", None]
     assert len(fake.issues) == 2 and len(fake.calls("POST", r"/issue/bulk$")) == 1
+
+
+# ---- at scale: two runners, two state files, one ticket per item ---------------------------------------
+
+ROWS = {
+    "INC-7": [("Add a CI check that rejects a DB pool max below 20", "prevent", "Priya Raman", "2026-11-24", "P1",
+               "CI fails on max=5"),
+              ("Page on DB connection saturation above 90% for 2 minutes", "detect", "Dana Kim", "2026-11-20", "P1",
+               "alert fires in a test")],
+    "INC-8": [("Alert when the payments queue is older than 5 minutes", "detect", "Dana Kim", "2026-11-25", "P2",
+               "alert fires in staging")],
+}
+
+
+def runner_configs(folder: Path, fake: FakeJira, base: str) -> list[Path]:
+    docs = folder / "postmortems"
+    docs.mkdir(exist_ok=True)
+    for incident, rows in ROWS.items():
+        table = "\n".join(f"| {' | '.join(row)} |  |" for row in rows)
+        (docs / f"{incident}.md").write_text(
+            f"# Postmortem: {incident}\n\n<!-- ops-postmortem incident=\"{incident}\" -->\n\n"
+            f"- **Incident:** {incident}\n- **Status:** Final\n- **Date:** 2026-11-03\n\n## Action items\n\n{EMPTY}"
+            f"{table}\n")
+    login = f'username = "{EMAIL}"\napi_version = 3' if fake.cloud else "api_version = 2"
+    paths = []
+    for runner in "ab":
+        path = folder / f"runner-{runner}.toml"
+        path.write_text(f"""[local]
+dir = "{docs}"
+
+[tracker]
+kind = "jira"
+
+[sync]
+state_file = "{folder / f'state-{runner}' / 'sync.json'}"
+
+[jira]
+url = "{base}"
+{login}
+token = {{ env = "JIRA_API_TOKEN" }}
+project = "OPS"
+""")
+        paths.append(path)
+    return paths
+
+
+def sync_together(paths: list[Path]) -> list[dict[str, object]]:
+    env = {**os.environ, "JIRA_API_TOKEN": TOKEN, "PYTHONPATH": str(ROOT)}
+    env.pop("POSTMORTEM_CONFIG", None)
+    procs = [subprocess.Popen([sys.executable, "-m", "ops_postmortem", "--config", str(p), "sync", "--as-of",
+                               "2026-11-10", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=env) for p in paths]
+    reports = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        reports.append(json.loads(out))
+    return reports
+
+
+@pytest.mark.parametrize("race", [False, True], ids=["together", "forced-race"])
+def test_two_sync_runners_on_two_state_files_keep_one_ticket_per_item(
+        tmp_path: Path, jira: tuple[FakeJira, str], race: bool) -> None:
+    fake, base = jira
+    paths = runner_configs(tmp_path, fake, base)
+    if race:  # both looked every item of a doc up and found nothing before either created one
+        fake.rendezvous("POST", r"/issue/bulk$", parties=2)
+    sync_together(paths)
+
+    items = sum(len(rows) for rows in ROWS.values())
+    open_issues = [i for i in fake.issues.values() if i.status != "Won't Do"]
+    twins = [i for i in fake.issues.values() if i.status == "Won't Do"]
+    assert len(open_issues) == items and len({i.labels[-1] for i in open_issues}) == items
+    for twin in twins:  # each closed twin is newer than, and linked to, the issue that was kept
+        kept = next(i for i in open_issues if i.labels[-1] == twin.labels[-1])
+        assert twin.links == [{"type": {"name": "Duplicate"}, "outwardIssue": {"key": kept.key}}]
+        assert twin.id > kept.id
+    if race:
+        assert twins
+    cells = set()
+    for incident in ROWS:
+        text = (tmp_path / "postmortems" / f"{incident}.md").read_text()
+        cells |= set(re.findall(r"\[(OPS-\d+) - To Do\]\(", text))
+    assert cells == {i.key for i in open_issues}  # the doc never shows a twin
+
+    posts = len(fake.calls("POST", r"/issue/bulk$"))
+    sync_together(paths)
+    assert len(fake.calls("POST", r"/issue/bulk$")) == posts

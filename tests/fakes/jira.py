@@ -26,11 +26,13 @@ What it serves, as the published specs say:
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import functools
 import itertools
 import json
 import re
+import threading
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -208,6 +210,7 @@ class FakeJira(FakeService):
         self._numbers: dict[str, Iterator[int]] = {}
         self.basic = "Basic " + base64.b64encode(f"{EMAIL}:{TOKEN}".encode()).decode()
         self.base_url = ""  # set by the harness once served, for `self` links
+        self._meetings: list[tuple[str, re.Pattern[str], threading.Barrier, list[int]]] = []
 
     @property
     def cloud(self) -> bool:
@@ -220,6 +223,11 @@ class FakeJira(FakeService):
         assert issue is not None, key
         issue.status = status
         self._touch(issue)
+
+    def rendezvous(self, method: str, path: str, parties: int = 2, timeout: float = 15.0) -> None:
+        """The next `parties` matching requests wait for each other before being served: runners are made to
+        race through the same window (all looked up, none created yet)."""
+        self._meetings.append((method, re.compile(path), threading.Barrier(parties, timeout=timeout), [parties]))
 
     def catch_up(self) -> None:
         """The search index catches up with every write (Cloud's lag is over)."""
@@ -239,6 +247,14 @@ class FakeJira(FakeService):
         return {"errorMessages": [f"Internal server error ({status})"], "errors": {}}
 
     def dispatch(self, request: Request) -> Response:
+        for method, path, barrier, left in self._meetings:
+            with self.lock:
+                joins = left[0] > 0 and method == request.method and bool(path.search(request.path))
+                left[0] -= joins
+            if joins:
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    barrier.wait()
+                break
         if not self._authorised(request):
             with self.lock:
                 self.requests.append(request)
@@ -610,6 +626,28 @@ class FakeJira(FakeService):
         for name, descending in reversed(order):
             found.sort(key=lambda i, n=name: _sort_key(i, n), reverse=descending)  # type: ignore[misc]
         return found, warnings
+
+    # ---- links -----------------------------------------------------------------------------------------
+
+    @route("POST", r"/rest/api/(?P<version>[23])/issueLink")
+    def create_link(self, request: Request, version: str) -> Response:
+        body = _json_body(request)
+        problems = schema_errors(self.flavour, "LinkIssueRequestJsonBean", body) if self.cloud else []
+        if problems:
+            return self._invalid_payload(problems)
+        link_type = ((body or {}).get("type") or {}).get("name")
+        if link_type not in self.link_types:
+            return Response(404, {"errorMessages": [f"No issue link type with name '{link_type}' found."],
+                                  "errors": {}})
+        inward = self.by_key(str(((body or {}).get("inwardIssue") or {}).get("key")))
+        outward = self.by_key(str(((body or {}).get("outwardIssue") or {}).get("key")))
+        if inward is None or outward is None:
+            return Response(404, {"errorMessages": ["Issue Does Not Exist"], "errors": {}})
+        inward.links.append({"type": {"name": link_type}, "outwardIssue": {"key": outward.key}})
+        outward.links.append({"type": {"name": link_type}, "inwardIssue": {"key": inward.key}})
+        self._touch(inward)
+        self._touch(outward)
+        return Response(201)
 
     # ---- transitions -----------------------------------------------------------------------------------
 

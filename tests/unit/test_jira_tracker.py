@@ -4,6 +4,8 @@ fix, owners resolved or reported (never guessed), and the reads sync relies on."
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -100,15 +102,17 @@ def created(outcomes: Any) -> list[Ticket]:
 
 # ---- idempotency --------------------------------------------------------------------------------------
 
-def test_extract_costs_one_search_one_bulk_create_and_one_read(jira: Setup) -> None:
+def test_extract_costs_one_lookup_one_bulk_create_and_a_read_back(jira: Setup) -> None:
     tracker = jira.tracker()
     requests = [request("Add a burn-rate alert"), request("Link the failover runbook")]
     assert tracker.find([r.item_key for r in requests]) == {}
     tickets = created(tracker.create(requests))
     assert [t.key for t in tickets] == ["OPS-1", "OPS-2"]
-    assert len(jira.searches()) == (1 if jira.fake.cloud else 2)  # Data Center reads back by a key search
     assert len(jira.bulk_posts()) == 1 and len(jira.fake.calls("GET", "/user/search")) == 1
-    assert len(jira.fake.calls("POST", "/bulkfetch")) == (1 if jira.fake.cloud else 0)
+    # The read-back also looks for a twin another runner created meanwhile: on Data Center one search by
+    # label; on Cloud (whose search lags) a fetch of the issues numbered below ours, then of the winners.
+    assert len(jira.searches()) == (1 if jira.fake.cloud else 2)
+    assert len(jira.fake.calls("POST", "/bulkfetch")) == (2 if jira.fake.cloud else 0)
     ticket = tickets[0]
     assert (ticket.status, ticket.done, ticket.owner, ticket.due, ticket.priority, ticket.doc_url) == (
         "To Do", False, "712020:dana" if jira.fake.cloud else "dkim", date(2026, 12, 1), "P1", DOC)
@@ -131,15 +135,57 @@ def test_read_after_write_on_cloud_needs_the_state_file(lagging: Setup) -> None:
     assert len(lagging.bulk_posts()) == 1
 
 
-def test_every_runner_converges_on_the_oldest_issue(lagging: Setup) -> None:
-    alert = request("Add a burn-rate alert")
-    # Two runners on two machines, each inside the other's search lag, both create.
+def test_a_runner_that_created_a_twin_yields_to_the_older_issue(lagging: Setup) -> None:
+    alert, other = request("Add a burn-rate alert"), request("Write the runbook")
+    # Two runners on two machines, each inside the other's search lag: the second cannot see the first's issue
+    # by search, so it creates too, then finds the older twin just below its own number.
     first = created(lagging.tracker(state="a.json").create([alert]))[0]
-    second = created(lagging.tracker(state="b.json").create([alert]))[0]
-    assert first.key != second.key
+    second = created(lagging.tracker(state="b.json").create([other, alert]))
+    assert first.key == "OPS-1" and [t.key for t in second] == ["OPS-2", "OPS-1"]
+    twin = lagging.fake.by_key("OPS-3")
+    assert twin is not None and twin.status == "Won't Do" and alert.item_key in twin.labels
+    assert twin.links == [{"type": {"name": "Duplicate"}, "outwardIssue": {"key": "OPS-1"}}]
+    assert lagging.fake.by_key("OPS-2").status == "To Do"  # type: ignore[union-attr]
+    # Every runner, with its own file or none, now binds the older one.
     lagging.fake.catch_up()
     for state in ("a.json", "b.json", "c.json"):
-        assert lagging.tracker(state=state).find([alert.item_key])[alert.item_key].key == first.key
+        assert lagging.tracker(state=state).find([alert.item_key])[alert.item_key].key == "OPS-1"
+
+
+def run_create(tracker: JiraTracker, requests: list[TicketRequest], out: list[Any]) -> None:
+    out.extend(tracker.create(requests))
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "datacenter"])
+def test_runners_racing_through_the_same_window_converge(tmp_path: Path, flavour: Flavour) -> None:
+    for setup in make(tmp_path, flavour, search_lag=10_000 if flavour == "cloud" else 0):
+        requests = [request(f"Add alert {n}") for n in range(3)]
+        trackers = [setup.tracker(state=f"{runner}.json") for runner in "ab"]
+        for tracker in trackers:  # both look everything up before either creates
+            assert tracker.find([r.item_key for r in requests]) == {}
+        setup.fake.rendezvous("POST", r"/issue/bulk$", parties=2)
+        results: list[list[Any]] = [[], []]
+        threads = [threading.Thread(target=run_create, args=(tracker, requests, out))
+                   for tracker, out in zip(trackers, results, strict=True)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        keys = [[t.key for t in created(r)] for r in results]
+        assert keys[0] == keys[1]
+        kept = set(keys[0])
+        closed = [i for i in setup.fake.issues.values() if i.status == "Won't Do"]
+        assert len(setup.fake.issues) == 6 and len(closed) == 3 and not kept & {i.key for i in closed}
+        assert all(int(i.key.split("-")[1]) > min(int(k.split("-")[1]) for k in kept) for i in closed)
+
+
+def test_a_twin_that_cannot_be_closed_is_still_not_bound(lagging: Setup, caplog: pytest.LogCaptureFixture) -> None:
+    lagging.fake.link_types = ("Relates",)  # no Duplicate link type on this site
+    alert = request("Add a burn-rate alert")
+    created(lagging.tracker(state="a.json").create([alert]))
+    with caplog.at_level(logging.WARNING):
+        [ticket] = created(lagging.tracker(state="b.json").create([alert]))
+    assert ticket.key == "OPS-1" and "OPS-2 duplicates OPS-1 but could not be closed" in caplog.text
 
 
 @pytest.mark.parametrize("flavour", ["cloud", "datacenter"])

@@ -150,7 +150,31 @@ class JiraApi:
         response = self._read(lambda: self.client.bulk_fetch_issues(data=body))
         return [i for i in response.get("issues") or [] if isinstance(i, dict)]
 
-    # ---- creates (never retried blindly) --------------------------------------------------------
+    def transitions(self, key: str) -> list[dict[str, Any]]:
+        """The workflow steps the account may take from the issue's status now."""
+        if self.settings.cloud:
+            found = self._read(lambda: self.client.get_transitions(key))
+        else:
+            found = self._read(lambda: self.client.get_issue_transitions_full(key))
+        return [t for t in found.get("transitions") or [] if isinstance(t, dict)]
+
+    # ---- writes (never retried blindly) ---------------------------------------------------------
+
+    def transition(self, key: str, transition_id: str) -> None:
+        body = {"transition": {"id": transition_id}}
+        if self.settings.cloud:
+            self._write(lambda: self.client.do_transition(key, data=body))
+        else:
+            self._write(lambda: self.client.set_issue_status_by_transition_id(key, transition_id))
+
+    def link(self, link_type: str, inward: str, outward: str) -> None:
+        """Link `inward` to `outward`, read with the type's outward words ("inward duplicates outward")."""
+        body = {"type": {"name": link_type}, "inwardIssue": {"key": inward}, "outwardIssue": {"key": outward}}
+        if self.settings.cloud:
+            self._write(lambda: self.client.link_issues(data=body))
+        else:
+            self._write(lambda: self.client.create_issue_link(body))
+
 
     def create_issues(self, updates: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """One `/issue/bulk` request (at most BULK_LIMIT): (created issues, per-element errors).
@@ -187,6 +211,13 @@ class JiraApi:
         return issues, errors
 
     # ---- responses ------------------------------------------------------------------------------
+
+    def _write(self, call: Callable[[], Any]) -> Any:
+        try:
+            response = call()
+        except requests.RequestException as exc:
+            raise connection_error(SERVICE, exc) from exc
+        return self._check(response)
 
     def _read(self, call: Callable[[], Any]) -> Any:
         def attempt() -> Any:

@@ -9,6 +9,7 @@ if several ever carry one item key, the oldest wins.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -41,12 +42,18 @@ from ops_postmortem.errors import AuthError, RateLimitedError, ServiceError
 from ops_postmortem.model import UTC, Ticket, TicketFailure, TicketRequest, iso_z
 from ops_postmortem.people import Directory, normalise_name, person_from_text
 
+log = logging.getLogger(__name__)
+
 # How long Jira Cloud's search may lag behind a write (Atlassian: seconds, at worst minutes).
 SEARCH_SETTLE = timedelta(minutes=10)
 # Our clock and Jira's may disagree; `updated_since` reaches this far back, and sync ignores repeats.
 CLOCK_SKEW = timedelta(minutes=5)
 # A find() this recent in the same run answers create()'s lookup, so extract costs one search, not two.
 LOOKUP_FRESH = timedelta(seconds=60)
+# How many issues others may have created in a project between our lookup and our create: their numbers are
+# just below ours, so a consistent fetch of these finds a twin created by another runner.
+NEIGHBOURS = 100
+DUPLICATE_LINK = "Duplicate"
 # An Owner cell naming more than one person ("Ana, Bo", "Ana and Bo", "Ana/Bo").
 _SEVERAL = re.compile(r"\s(?:and|&|\+)\s|[,;/]|\n")
 
@@ -221,11 +228,53 @@ class JiraTracker:
         created = {p.item_key: (str(issue.get("key")), str(issue.get("id")))
                    for p, issue in zip(accepted, issues, strict=True)}
         self.state.created(created)
-        tickets = self.get([key for key, _ in created.values()])
-        for item, (key, _) in created.items():
-            outcomes[item] = tickets[key]
-            self._looked_up[item] = (self._clock(), tickets[key])
+        for item, ticket in self._read_back(created).items():
+            outcomes[item] = ticket
+            self._looked_up[item] = (self._clock(), ticket)
         return outcomes
+
+    def _read_back(self, created: Mapping[str, tuple[str, str]]) -> dict[str, Ticket]:
+        """The tickets just created, read back; where another runner created one for the same item a moment
+        earlier (both looked it up before either created it), theirs wins and ours is closed as its duplicate.
+
+        Issue numbers grow with every create in a project, so the older one can always see the newer: on
+        Cloud, whose search lags, by fetching the issues numbered just below ours (a consistent read); on Data
+        Center by searching the labels, which is consistent there."""
+        winners = {item: (int(ident), key) for item, (key, ident) in created.items()}
+        if self.settings.cloud:
+            candidates = self.api.fetch(_numbered_below([key for key, _ in created.values()]), ["labels"])
+        else:
+            candidates = list(self.api.search(
+                f"labels in ({', '.join(jql_string(k) for k in created)})", FIELDS))
+        for issue in candidates:
+            ident = int(str(issue.get("id") or 0))
+            for item in set((issue.get("fields") or {}).get("labels") or ()) & set(created):
+                if ident < winners[item][0]:
+                    winners[item] = (ident, str(issue.get("key")))
+        keys = {key for _, key in winners.values()}
+        if self.settings.cloud:
+            tickets = {t.key: t for t in (to_ticket(i, self.settings) for i in self.api.fetch(sorted(keys), FIELDS))}
+        else:
+            tickets = {t.key: t for t in (to_ticket(i, self.settings) for i in candidates) if t.key in keys}
+        yielded = {item: winner for item, winner in winners.items() if winner[1] != created[item][0]}
+        if yielded:
+            self.state.created({item: (key, str(ident)) for item, (ident, key) in yielded.items()})
+        for item, (_, key) in yielded.items():
+            self._close_duplicate(created[item][0], key)
+        return {item: tickets[key] for item, (_, key) in winners.items()}
+
+    def _close_duplicate(self, ours: str, theirs: str) -> None:
+        """Link our issue as a duplicate of theirs and move it to a done status (preferably one saying so)."""
+        try:
+            self.api.link(DUPLICATE_LINK, inward=ours, outward=theirs)
+            done = [t for t in self.api.transitions(ours)
+                    if ((t.get("to") or {}).get("statusCategory") or {}).get("key") == "done"]
+            done.sort(key=_closing_preference)
+            if done:
+                self.api.transition(ours, str(done[0]["id"]))
+        except ServiceError as exc:
+            # The item is bound to their issue either way; ours stays open until someone closes it.
+            log.warning("%s duplicates %s but could not be closed (%s); close it in Jira", ours, theirs, exc)
 
     def _refused_all(self, exc: ServiceError) -> str:
         if isinstance(exc, AuthError):
@@ -278,6 +327,22 @@ class JiraTracker:
         handle = "accountId" if self.settings.cloud else "username"
         return (f"owner {owner!r} is not one active Jira user: write their Jira name or e-mail, or map them "
                 f"with [people.\"Name\"] jira = \"<{handle}>\"")
+
+
+def _closing_preference(transition: Mapping[str, Any]) -> int:
+    """A step named for duplicates first, then one for work not done, then any done step."""
+    name = f"{transition.get('name', '')} {(transition.get('to') or {}).get('name', '')}".casefold()
+    return 0 if "duplicate" in name else 1 if re.search(r"won.?t|cancel|reject|obsolete", name) else 2
+
+
+def _numbered_below(keys: Sequence[str]) -> list[str]:
+    """Our keys and the NEIGHBOURS issue keys just below them in each project."""
+    numbers: dict[str, list[int]] = {}
+    for key in keys:
+        project, _, number = key.rpartition("-")
+        numbers.setdefault(project, []).append(int(number))
+    return [f"{project}-{n}" for project, found in numbers.items()
+            for n in range(max(1, min(found) - NEIGHBOURS), max(found) + 1)]
 
 
 def _uncertain(exc: ServiceError) -> str:
