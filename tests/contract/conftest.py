@@ -17,6 +17,7 @@ import pytest
 from ops_postmortem.connectors.base import TicketTracker
 from ops_postmortem.connectors.local.tracker import LocalTracker
 from ops_postmortem.people import Directory, DirectoryEntry
+from tests.contract.confluence_harness import confluence_cloud, confluence_dc
 from tests.contract.google_harness import google_harness
 from tests.contract.stores import HarnessFactory, StoreHarness, local_harness
 from tests.fakes.github import github_tracker_harness
@@ -62,6 +63,8 @@ TRACKERS = [
 
 STORES = [
     pytest.param(local_harness, id="local"),
+    pytest.param(confluence_cloud, id="confluence-cloud"),
+    pytest.param(confluence_dc, id="confluence-dc"),
     pytest.param(google_harness, id="google"),
 ]
 
