@@ -10,19 +10,20 @@ import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from ops_postmortem.actions import find_action_table
+from ops_postmortem.actions import ItemCheck, find_action_table
 from ops_postmortem.connectors.base import DocumentStore, TicketTracker
-from ops_postmortem.errors import LockedError, PostmortemError
-from ops_postmortem.model import UTC, CellUpdate, DocRef, Ticket, iso_z
+from ops_postmortem.errors import ConflictError, LockedError, PostmortemError
+from ops_postmortem.model import UTC, CellUpdate, DocRef, Document, Ticket, iso_z
 from ops_postmortem.timeutil import parse_time
 from ops_postmortem.workflows.extract import (
+    WRITE_ATTEMPTS,
     ExtractResult,
     ExtractSettings,
     check_document,
@@ -151,19 +152,23 @@ def _sync_doc(
     checks, _, column = check_document(doc, None, settings, as_of)
     keys = [c.item.ticket.key for c in checks if c.item.ticket is not None]
     tickets = tracker.get(keys) if keys else {}
-    table, _ = find_action_table(doc)
-    updates = []
-    for check in checks:
-        current = check.item.ticket
-        ticket = tickets.get(current.key) if current else None
-        if ticket is None:
-            continue
-        text = f"{ticket.key} - {ticket.status}"
-        if table.rows[check.item.row][column].text.strip() != text:
-            updates.append(CellUpdate(table.index, check.item.row, column, text, ticket_ref(ticket).url))
     modified_at = extracted.modified_at
-    if updates:
-        modified_at = store.update_cells(ref, updates, revision=doc.revision)
+    for attempt in range(WRITE_ATTEMPTS):
+        updates = _status_updates(doc, checks, column, tickets)
+        if not updates:
+            break
+        try:
+            modified_at = store.update_cells(ref, updates, revision=doc.revision)
+            break
+        except ConflictError:
+            # Another runner or a person wrote the doc since we read it: re-read and re-apply.
+            if attempt == WRITE_ATTEMPTS - 1:
+                raise
+            doc = store.read(ref)
+            checks, _, column = check_document(doc, None, settings, as_of)
+            more = [c.item.ticket.key for c in checks if c.item.ticket and c.item.ticket.key not in tickets]
+            if more:
+                tickets = {**tickets, **tracker.get(more)}
     done = sum(1 for t in tickets.values() if t.done)
     overdue = tuple(
         c.item.action
@@ -175,6 +180,23 @@ def _sync_doc(
     )
     shown = {t.key: t.status for t in tickets.values()}
     return DocSync(ref, extracted, len(updates), done, len(tickets), overdue), modified_at, shown
+
+
+def _status_updates(
+    doc: Document, checks: Sequence[ItemCheck], column: int, tickets: Mapping[str, Ticket]
+) -> list[CellUpdate]:
+    """Ticket cells whose text is not yet "KEY - Status"."""
+    table, _ = find_action_table(doc)
+    updates = []
+    for check in checks:
+        current = check.item.ticket
+        ticket = tickets.get(current.key) if current else None
+        if ticket is None:
+            continue
+        text = f"{ticket.key} - {ticket.status}"
+        if table.rows[check.item.row][column].text.strip() != text:
+            updates.append(CellUpdate(table.index, check.item.row, column, text, ticket_ref(ticket).url))
+    return updates
 
 
 def report_json(report: SyncReport) -> dict[str, Any]:
