@@ -97,11 +97,14 @@ def due_items(
         except DocumentError as exc:
             warnings.append(f"skipped {change.ref.url}: {exc}")
             continue
-        for row in (c.item for c in checks if c.verdict != "ignored"):
-            if row.due is None or (row.due - as_of).days > days:
+        for check in checks:
+            row = check.item
+            if check.verdict == "ignored" or row.due is None or (row.due - as_of).days > days:
                 continue
             owner = row.owner_person.name if row.owner_person else row.owner
-            person = row.owner_person or (person_from_text(row.owner) if row.owner else None)
+            # A team or several people cannot get a direct message; the channel digest still names them.
+            owned = not any(p.startswith("not owned") for p in check.problems)
+            person = row.owner_person or (person_from_text(row.owner) if row.owner and owned else None)
             found.append((
                 DueItem(doc.ref, doc.title or doc.ref.title, doc.incident_id, keys[row.row], row.action, owner,
                         person, row.due, (row.due - as_of).days, row.ticket),

@@ -247,6 +247,7 @@ OTHER_DOC = """# Postmortem: DNS <!here>
 | Action | Type | Owner | Due | Priority | Done when | Ticket |
 | --- | --- | --- | --- | --- | --- | --- |
 | Lower the resolver cache TTL to 60s <@U999> | mitigate | Lee Park | 2026-11-19 | P1 | TTL is 60s in prod |  |
+| Add a second resolver to every node pool | prevent | SRE team | 2026-11-21 | P1 | two resolvers in /etc/resolv.conf |  |
 """
 
 
@@ -270,6 +271,7 @@ def test_remind_lists_without_slack(docs: Path, capsys: pytest.CaptureFixture[st
     assert [(i["incident"], i["state"], i["days"], i["owner"], i["ticket"]) for i in report["items"]] == [
         ("INC-7", "overdue", -5, "Priya Raman", "PM-1"),
         ("INC-9", "overdue", -1, "Lee Park", None),
+        ("INC-9", "due_soon", 1, "SRE team", None),
         ("INC-7", "due_soon", 2, "Dana Kim", "PM-2"),
     ]
     assert report["items"][0]["status"] == "Open" and report["posts"] == []
@@ -294,8 +296,8 @@ def test_remind_digests_and_dms_once_a_day(docs: Path, slack: tuple[FakeSlack, s
     code, out, err = run(capsys, "remind", "--as-of", "2026-11-20", "--json")
     assert code == 0, err
     posts = json.loads(out)["posts"]
-    assert [(p["target"], p["items"]) for p in posts] == [
-        ("#postmortems", 3), ("dm:Priya Raman", 1), ("dm:Lee Park", 1), ("dm:Dana Kim", 1)]
+    assert [(p["target"], p["items"]) for p in posts] == [  # a team gets no direct message
+        ("#postmortems", 4), ("dm:Priya Raman", 1), ("dm:Lee Park", 1), ("dm:Dana Kim", 1)]
     assert all(p["link"].startswith("https://acme.slack.com/archives/") for p in posts)
     digest = fake.posted[0]
     assert digest["channel"] == "C0PM00001"
@@ -317,7 +319,7 @@ def test_an_owner_slack_does_not_know_is_reported_and_tried_again(
 ) -> None:
     fake, api_url = slack
     write_config(docs.parent, api_url, remind_dm_owners=True)
-    code, out, err = run(capsys, "remind", "--as-of", "2026-11-20")
+    code, out, _ = run(capsys, "remind", "--as-of", "2026-11-20")
     assert code == 1
     assert "failed to remind dm:Lee Park: slack: no Slack user for 'Lee Park'" in out
     assert len(fake.posted) == 2  # Priya and Dana
@@ -326,6 +328,19 @@ def test_an_owner_slack_does_not_know_is_reported_and_tried_again(
         config.write('[people."Lee Park"]\nemail = "lee@acme.test"\n')
     code, out, _ = run(capsys, "remind", "--as-of", "2026-11-20", "--json")
     assert code == 0 and [p["target"] for p in json.loads(out)["posts"]] == ["dm:Lee Park"]
+
+
+def test_a_digest_slack_refuses_is_sent_again_once_it_can_be(
+    docs: Path, slack: tuple[FakeSlack, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake, api_url = slack
+    write_config(docs.parent, api_url, remind_channels=["#sre"])
+    code, out, _ = run(capsys, "remind", "--as-of", "2026-11-20")
+    assert code == 1 and "failed to remind #sre: slack: chat.postMessage: channel_not_found" in out
+    fake.add_channel("sre", channel_id="C0SRE0001")
+    code, out, _ = run(capsys, "remind", "--as-of", "2026-11-20", "--json")
+    assert code == 0 and [(p["target"], p["items"]) for p in json.loads(out)["posts"]] == [("#sre", 4)]
+    assert len(fake.posted) == 1
 
 
 def test_remind_with_slack_but_nowhere_to_post_only_lists(docs: Path, slack: tuple[FakeSlack, str],

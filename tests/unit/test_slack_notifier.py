@@ -73,6 +73,13 @@ def test_post_sends_block_kit_as_json_and_returns_a_link(served: tuple[SlackNoti
     assert request.headers["authorization"] == f"Bearer {TOKEN}"
 
 
+def test_links_we_build_are_the_permalinks_slack_gives(served: tuple[SlackNotifier, Sleeps]) -> None:
+    notifier, _ = served
+    link = notifier.post("postmortems", "t", BLOCKS)
+    ts = f"{link[-16:-6]}.{link[-6:]}"
+    assert notifier.api.client.chat_getPermalink(channel="C0PM00001", message_ts=ts)["permalink"] == link
+
+
 def test_invalid_blocks_are_refused_with_the_reason(served: tuple[SlackNotifier, Sleeps], fake: FakeSlack) -> None:
     notifier, _ = served
     too_long = [{"type": "header", "text": {"type": "plain_text", "text": "x" * 151}}]
