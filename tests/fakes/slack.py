@@ -186,7 +186,7 @@ def _text(obj: Any, where: str, limit: int, *, only: str | None = None) -> list[
     return errors
 
 
-def _block_chars(blocks: Sequence[Any]) -> int:
+def block_chars(blocks: Sequence[Any]) -> int:
     return sum(len(str(o.get("text") or "")) for o in _text_objects(blocks))
 
 
@@ -564,7 +564,7 @@ class FakeSlack(FakeService):
             if errors:
                 return Response(200, {"ok": False, "error": "invalid_blocks", "errors": errors,
                                       "response_metadata": {"messages": [f"[ERROR] {e}" for e in errors]}})
-            if _block_chars(blocks) > BLOCKS_TOO_LONG:
+            if block_chars(blocks) > BLOCKS_TOO_LONG:
                 return _error("msg_blocks_too_long")
         if text and len(str(text)) > 40_000:
             return _error("msg_too_long")

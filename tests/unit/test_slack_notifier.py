@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,17 +13,29 @@ from ops_postmortem.connectors.http import RetryPolicy
 from ops_postmortem.connectors.slack.api import SlackApi
 from ops_postmortem.connectors.slack.notifier import SlackNotifier
 from ops_postmortem.errors import AuthError, NotFoundError, RateLimitedError, ServiceError
-from ops_postmortem.model import Person
+from ops_postmortem.model import Cell, DocRef, Document, Person, Section, Table
 from ops_postmortem.people import Directory, DirectoryEntry
+from ops_postmortem.signoff import SignOffReport
 from ops_postmortem.workflows.publish import (
     clip_mrkdwn,
     escape_mrkdwn,
     header,
     link_mrkdwn,
     section,
+    summary_message,
 )
+from ops_postmortem.workflows.remind import DueItem, digest
+from ops_postmortem.workflows.review import ReviewResult
 from tests.fakes.server import serve
-from tests.fakes.slack import TOKEN, FakeSlack, entities, message_entities, validate_blocks
+from tests.fakes.slack import (
+    BLOCKS_TOO_LONG,
+    TOKEN,
+    FakeSlack,
+    block_chars,
+    entities,
+    message_entities,
+    validate_blocks,
+)
 
 PEOPLE = Directory([
     DirectoryEntry("Dana Kim", "dana@acme.test", ("dkim",), (("slack", "U01DANA"),)),
@@ -223,3 +235,46 @@ def test_posted_hostile_text_stays_inert(served: tuple[SlackNotifier, Sleeps], f
     message = fake.messages("postmortems")[-1]
     assert message_entities(message) == []
     assert json.loads(json.dumps(message["blocks"]))[0]["text"]["text"] == hostile  # plain_text: shown as written
+
+
+# ---- big documents stay within Block Kit's limits ----------------------------------------------------------
+
+
+def _big_doc() -> Document:
+    long = "The pool <max> was 5 & nobody knew. " * 400
+    rows = tuple(
+        (Cell(f"Action {n}: {long[:700]}"), Cell("prevent"), Cell(f"Owner {n} <@U{n}>"), Cell("2026-11-24"),
+         Cell("P1"), Cell("CI fails"), Cell(f"PM-{n} - Open", links=(f"https://t.example/PM-{n}?a=1&b=<2>",)))
+        for n in range(300)
+    )
+    header_row = ("Action", "Type", "Owner", "Due", "Priority", "Done when", "Ticket")
+    return Document(
+        ref=DocRef("google", "doc1", "https://docs.example/d/doc1?x=1&y=2", "t"),
+        title="T" * 400, status="Final",
+        sections=tuple(Section(h, 2, long) for h in ("Summary", "Impact", "Trigger", "Latent conditions")),
+        tables=(Table(0, "Action items", header_row, rows),), incident_id="INC-1", severity="SEV1",
+    )
+
+
+def test_a_huge_postmortem_still_makes_one_valid_message() -> None:
+    doc = _big_doc()
+    message = summary_message(doc, ReviewResult(doc.ref, SignOffReport(True, (), ())))
+    blocks = list(message.blocks)
+    assert validate_blocks(blocks) == [] and block_chars(blocks) <= BLOCKS_TOO_LONG and len(blocks) <= 50
+    found = message_entities({"text": message.text, "blocks": blocks})
+    assert {kind for kind, _ in found} == {"link"}  # the doc and its tickets; no mention from "<@U..>" owners
+    assert {url.split("PM-")[0] for _, url in found} == {"https://docs.example/d/doc1?x=1&amp;y=2", "https://t.example/"}
+    assert blocks[-3]["type"] == "context" and "more action items in the postmortem" in blocks[-3]["elements"][0]["text"]
+    assert "<https://docs.example/d/doc1?x=1&amp;y=2|Read the full postmortem>" in str(blocks)
+    assert len(blocks[0]["text"]["text"]) == 150
+
+
+def test_a_huge_reminder_digest_is_valid_and_counts_what_it_holds() -> None:
+    ref = DocRef("local", "INC-1", "https://docs.example/INC-1")
+    items = [DueItem(ref, "t", "INC-1", f"pmai-{n}", "Fix <!here> " * 40, "Dana <@U1>", None, date(2026, 11, 1),
+                     -n, None) for n in range(500)]
+    text, blocks, used = digest(items, "Postmortem action items due")
+    assert validate_blocks(blocks) == [] and block_chars(blocks) <= BLOCKS_TOO_LONG
+    assert 0 < used < 500 and f"…and {500 - used} more" in blocks[-1]["elements"][0]["text"]
+    assert sum(b["text"]["text"].count("• ") for b in blocks if b["type"] == "section") == used
+    assert all(kind == "link" for kind, _ in message_entities({"text": text, "blocks": blocks}))
