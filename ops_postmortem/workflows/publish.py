@@ -145,11 +145,11 @@ class Message:
     marker: str
 
 
-def _section_text(doc: Document, *names: str) -> str:
-    """The written text of the first section with one of these headings; unanswered prompts left out."""
-    wanted = {normalise_name(n) for n in names}
+def _section_text(doc: Document, heading: str) -> str:
+    """The written text of the first section with this heading; unanswered prompts left out."""
+    wanted = normalise_name(heading)
     for sec in doc.sections:
-        if normalise_name(sec.heading) in wanted:
+        if normalise_name(sec.heading) == wanted:
             lines = [line for line in sec.text.splitlines() if _PROMPT not in line]
             return "\n".join(lines).strip()
     return ""
@@ -205,8 +205,8 @@ def summary_message(doc: Document, result: ReviewResult, *, locale: str = "en-US
     if approved:
         facts.append("signed off by " + ", ".join(approved))
     blocks.append(context(escape_mrkdwn(" · ".join(f for f in facts if f))))
-    for title, names in (("Summary", ("Summary",)), ("Impact", ("Impact",))):
-        text = _section_text(doc, *names)
+    for title in ("Summary", "Impact"):
+        text = _section_text(doc, title)
         if text:
             blocks.append(section(f"*{title}*\n{clip_mrkdwn(text, PROSE_LIMIT)}"))
     metrics = _metrics(doc)
@@ -214,11 +214,11 @@ def summary_message(doc: Document, result: ReviewResult, *, locale: str = "en-US
         blocks.append(section("*Key metrics*"))
         fields = [mrkdwn(clip_mrkdwn(f"{label}: {value}", FIELD_LIMIT)) for label, value in metrics]
         blocks[-1]["fields"] = fields
-    for title, names in (("Trigger", ("Trigger",)), ("Latent conditions", ("Latent conditions",))):
-        text = _section_text(doc, *names)
+    for title in ("Trigger", "Latent conditions"):
+        text = _section_text(doc, title)
         if text:
             blocks.append(section(f"*{title}*\n{clip_mrkdwn(text, PROSE_LIMIT)}"))
-    link = (f"{link_mrkdwn(ref.url, 'Read the full postmortem')}" if web_url(ref.url)
+    link = (link_mrkdwn(ref.url, "Read the full postmortem") if web_url(ref.url)
             else f"Full postmortem: {escape_mrkdwn(ref.url)}")
     closing = [section(link), context("Shared by ops-postmortem once the review was signed off.")]
     items = _items(doc, locale)
