@@ -167,6 +167,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(handler=cmd_lint)
 
+    p = sub.add_parser("auth", help="authorize ops-postmortem with your Google account (writes a credentials file)",
+                       description="Run Google's OAuth consent flow for an installed app and write an "
+                       "authorized-user file for [google] credentials_file.")
+    services = p.add_subparsers(dest="auth_service", metavar="SERVICE", required=True)
+    a = services.add_parser("google", help="Google Docs and Drive",
+                            description="Consent in a browser; the refresh token is written (mode 0600) to --output.")
+    a.add_argument("--client-secrets", type=Path, required=True, metavar="PATH",
+                   help="the JSON of a 'Desktop app' OAuth client from the Google Cloud console")
+    a.add_argument("--output", type=Path, metavar="PATH",
+                   help="where to write the authorized-user file (default: [google] credentials_file)")
+    a.add_argument("--no-browser", action="store_true",
+                   help="print the consent URL and read back the address it redirects to (over SSH)")
+    p.set_defaults(handler=cmd_auth)
+
     p = sub.add_parser("tickets", help="the local tracker: list, show or close tickets",
                        description="Tickets in the embedded local tracker (<local dir>/tickets.db).")
     tickets = p.add_subparsers(dest="tickets_command", metavar="ACTION", required=True)
@@ -422,6 +436,22 @@ def cmd_lint(args: argparse.Namespace, config: Config) -> int:
     findings = lint_document(doc, people=people, rules=rules, date_parser=DateParser(settings.locale))
     _emit(args, findings_json(findings), lint_text(findings))
     return 3 if findings else 0
+
+
+def cmd_auth(args: argparse.Namespace, config: Config) -> int:
+    from ops_postmortem.connectors.google.auth import authorize_user, scopes
+    from ops_postmortem.connectors.google.settings import GoogleSettings
+
+    settings = GoogleSettings.from_section(config.section("google"), config.base_dir)
+    output = args.output or settings.credentials_file
+    if output is None:
+        raise UsageError("no place to write the Google credentials",
+                         hint="pass --output PATH, or set [google] credentials_file in the config")
+    path = authorize_user(args.client_secrets, output, scopes(template=settings.template_doc_id is not None),
+                          open_browser=not args.no_browser)
+    hint = "" if settings.credentials_file == path else "; set [google] credentials_file to it"
+    print(f"wrote {path}{hint}")
+    return 0
 
 
 def cmd_tickets(args: argparse.Namespace, config: Config) -> int:

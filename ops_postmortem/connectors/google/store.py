@@ -14,7 +14,7 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from ops_postmortem.connectors.google.api import DOC_MIME, GoogleApi, Share, retry_safely
@@ -152,7 +152,7 @@ class GoogleDocsStore:
         folder_id: str | None = None,
         template_doc_id: str | None = None,
         sharing: Sharing | None = None,
-        template_dir: Any = None,
+        template_dir: Path | None = None,
     ) -> None:
         self.api = api
         self.folder_id = folder_id
