@@ -315,7 +315,9 @@ class FakeConfluence(FakeService):
         data: dict[str, Any] = {"id": page.id, "type": "page", "status": "current", "title": page.title}
         expandable: dict[str, str] = {}
         if "space" in expand:
-            data["space"] = {**self.spaces[page.space], "_links": {"webui": f"/spaces/{page.space}"}}
+            data["space"] = {**self.spaces[page.space], "_expandable": {"homepage": "", "metadata": ""},
+                             "_links": {"webui": f"/spaces/{page.space}", "self": f"{self.base}/rest/api/space/"
+                                                                                  f"{page.space}"}}
         else:
             expandable["space"] = f"/rest/api/space/{page.space}"
         if "history" in expand:
@@ -439,6 +441,8 @@ class FakeConfluence(FakeService):
             return denied
         body = request.json()
         kind = body.get("type")
+        if kind not in ("page", "comment"):
+            return Response(400, v1_error(400, f"Unsupported content type: {kind}"))
         storage = ((body.get("body") or {}).get("storage") or {})
         if storage.get("representation") != "storage":
             return Response(400, v1_error(400, "Unsupported content representation"))
@@ -447,8 +451,6 @@ class FakeConfluence(FakeService):
             return Response(400, v1_error(400, error))
         if kind == "comment":
             return self._create_comment_v1(request, body)
-        if kind != "page":
-            return Response(400, v1_error(400, f"Unsupported content type: {kind}"))
         space = (body.get("space") or {}).get("key")
         if space not in self.spaces:
             return Response(404, v1_error(404, f"No space with key : {space}"))

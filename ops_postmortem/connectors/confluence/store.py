@@ -406,7 +406,11 @@ class ConfluenceStore:
 
     def comments(self, ref: DocRef) -> list[ReviewComment]:
         if not self.settings.cloud:
-            return threads.dc_threads(self.api.comments_v1(ref.id))
+            found = threads.dc_threads(self.api.comments_v1(ref.id))
+            for person in (p for c in found for p in (c.author, *(r.author for r in c.replies))):
+                if person.account_id:  # known by username from here on, e.g. for a mention in finalize
+                    self._people.setdefault(("username", person.account_id), person)
+            return found
         footer = self.api.comments_v2(ref.id, "footer")
         inline = self.api.comments_v2(ref.id, "inline")
         replies: dict[str, list[JSON]] = {}
