@@ -10,7 +10,7 @@ import json
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
+from functools import cached_property, partial
 from typing import Any, TypeVar
 from urllib.parse import urljoin
 
@@ -68,6 +68,27 @@ class GoogleApi:
         self.batch_uri = urljoin(drive_endpoint, "/batch/drive/v3")
         self.retry = retry or RetryPolicy()
         self.account = account
+
+    # Each resource call builds every method with its docstring (slow for Docs' schemas): build each once.
+    @cached_property
+    def documents(self) -> Any:
+        return self.docs.documents()
+
+    @cached_property
+    def files(self) -> Any:
+        return self.drive.files()
+
+    @cached_property
+    def permissions(self) -> Any:
+        return self.drive.permissions()
+
+    @cached_property
+    def comments(self) -> Any:
+        return self.drive.comments()
+
+    @cached_property
+    def replies(self) -> Any:
+        return self.drive.replies()
 
     # ---- calling ---------------------------------------------------------------------------------------
 
@@ -139,7 +160,7 @@ class GoogleApi:
 
     def get_document(self, doc_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self.call(
-            lambda: self.docs.documents().get(documentId=doc_id, includeTabsContent=True), f"document {doc_id}")
+            lambda: self.documents.get(documentId=doc_id, includeTabsContent=True), f"document {doc_id}")
         return result
 
     def batch_update(self, doc_id: str, requests: Sequence[Mapping[str, Any]], *,
@@ -150,7 +171,7 @@ class GoogleApi:
             body["writeControl"] = {"requiredRevisionId": revision}
         try:
             result: dict[str, Any] = self.call(
-                lambda: self.docs.documents().batchUpdate(documentId=doc_id, body=body),
+                lambda: self.documents.batchUpdate(documentId=doc_id, body=body),
                 f"document {doc_id}", retry=revision is not None)
         except ServiceError as exc:
             # Requests computed from the same read as the revision are valid by construction, so a 400 on a
@@ -167,7 +188,7 @@ class GoogleApi:
         from googleapiclient.http import MediaInMemoryUpload
 
         result: dict[str, Any] = self.call(
-            lambda: self.drive.files().create(
+            lambda: self.files.create(
                 body=dict(metadata), media_body=MediaInMemoryUpload(media, mimetype=mimetype, resumable=False),
                 supportsAllDrives=True, fields=FILE_FIELDS),
             f"folder {','.join(metadata.get('parents', [])) or 'My Drive'}", retry=False)
@@ -175,14 +196,14 @@ class GoogleApi:
 
     def copy_file(self, file_id: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = self.call(
-            lambda: self.drive.files().copy(fileId=file_id, body=dict(metadata), supportsAllDrives=True,
+            lambda: self.files.copy(fileId=file_id, body=dict(metadata), supportsAllDrives=True,
                                             fields=FILE_FIELDS),
             f"template document {file_id}", retry=False)
         return result
 
     def get_file(self, file_id: str, fields: str = FILE_FIELDS) -> dict[str, Any]:
         result: dict[str, Any] = self.call(
-            lambda: self.drive.files().get(fileId=file_id, supportsAllDrives=True, fields=fields),
+            lambda: self.files.get(fileId=file_id, supportsAllDrives=True, fields=fields),
             f"document {file_id}")
         return result
 
@@ -195,25 +216,25 @@ class GoogleApi:
                 from googleapiclient.http import MediaInMemoryUpload
 
                 media_body = MediaInMemoryUpload(media, mimetype=mimetype, resumable=False)
-            return self.drive.files().update(fileId=file_id, body=dict(metadata), media_body=media_body,
+            return self.files.update(fileId=file_id, body=dict(metadata), media_body=media_body,
                                              supportsAllDrives=True, fields=FILE_FIELDS)
 
         result: dict[str, Any] = self.call(request, f"file {file_id}")
         return result
 
     def download(self, file_id: str) -> bytes:
-        return bytes(self.call(lambda: self.drive.files().get_media(fileId=file_id, supportsAllDrives=True),
+        return bytes(self.call(lambda: self.files.get_media(fileId=file_id, supportsAllDrives=True),
                                f"file {file_id}"))
 
     def delete_file(self, file_id: str) -> None:
-        self.call(lambda: self.drive.files().delete(fileId=file_id, supportsAllDrives=True), f"file {file_id}")
+        self.call(lambda: self.files.delete(fileId=file_id, supportsAllDrives=True), f"file {file_id}")
 
     def list_files(self, query: str, fields: str = FILE_FIELDS, *, page_size: int = 1000) -> Iterator[dict[str, Any]]:
         """Every file matching `query` in every drive the account sees, page after page."""
         token: str | None = None
         while True:
             page = self.call(partial(
-                self.drive.files().list, q=query, corpora="allDrives", includeItemsFromAllDrives=True,
+                self.files.list, q=query, corpora="allDrives", includeItemsFromAllDrives=True,
                 supportsAllDrives=True, pageSize=page_size, pageToken=token, fields=f"nextPageToken,files({fields})"),
                 "the postmortem search")
             yield from page.get("files", [])
@@ -236,7 +257,7 @@ class GoogleApi:
         options: dict[str, Any] = {"sendNotificationEmail": share.notify}
         if share.notify and share.message:
             options["emailMessage"] = share.message
-        return self.drive.permissions().create(fileId=file_id, body=dict(share.body), supportsAllDrives=True,
+        return self.permissions.create(fileId=file_id, body=dict(share.body), supportsAllDrives=True,
                                                fields="id", **options)
 
     def _share_batch(self, file_id: str, pending: list[Share]) -> None:
@@ -265,7 +286,7 @@ class GoogleApi:
         token: str | None = None
         while True:
             page = self.call(partial(
-                self.drive.comments().list, fileId=file_id, pageSize=100, pageToken=token, includeDeleted=False,
+                self.comments.list, fileId=file_id, pageSize=100, pageToken=token, includeDeleted=False,
                 fields=f"nextPageToken,comments({COMMENT_FIELDS})"), f"document {file_id}")
             yield from page.get("comments", [])
             token = page.get("nextPageToken")
@@ -274,13 +295,13 @@ class GoogleApi:
 
     def create_comment(self, file_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = self.call(
-            lambda: self.drive.comments().create(fileId=file_id, body=dict(body), fields=COMMENT_FIELDS),
+            lambda: self.comments.create(fileId=file_id, body=dict(body), fields=COMMENT_FIELDS),
             f"document {file_id}", retry=False)
         return result
 
     def create_reply(self, file_id: str, comment_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = self.call(
-            lambda: self.drive.replies().create(fileId=file_id, commentId=comment_id, body=dict(body),
+            lambda: self.replies.create(fileId=file_id, commentId=comment_id, body=dict(body),
                                                 fields=REPLY_FIELDS),
             f"comment {comment_id} on document {file_id}", retry=False)
         return result
