@@ -18,7 +18,8 @@ import pytest
 
 from ops_postmortem.connectors.local.tracker import LocalTracker
 from tests.conftest import ROOT
-from tests.fakes.github import REPO, TOKEN, GitHubFake, serve
+from tests.fakes.github import REPO, TOKEN, GitHubFake
+from tests.fakes.server import serve
 
 AS_OF = "2026-11-10"
 PEOPLE = {"Priya Raman": "priya-r", "Dana Kim": "dana-k", "Lee Park": "lee-p"}

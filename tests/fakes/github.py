@@ -226,6 +226,7 @@ class GitHubFake(FakeService):
         self._rendezvous: list[_Rendezvous] = []
         self._ids = iter(range(1_000_001, 10**9))
         self._core_used = 0
+        self.on_create: Callable[[FakeIssue], None] | None = None  # runs after an issue is committed
 
     # ---- what people do in the product, and test controls ----------------------------------------------
 
@@ -431,10 +432,12 @@ class GitHubFake(FakeService):
         data = json.loads(json.dumps(spec()["components"]["examples"]["full-repository-default-response"]["value"]))
         data.update({"id": self.repo_id, "name": self.name, "full_name": self.full_name,
                      "html_url": f"{WEB}/{self.full_name}", "url": f"{API}/repos/{self.full_name}",
-                     "has_issues": self.has_issues, "private": True,
+                     "has_issues": self.has_issues, "private": True, "language": "Python",
                      "permissions": {"admin": False, "maintain": False, "push": self.push, "triage": self.push,
                                      "pull": True}})
         data["owner"] = _user(self.owner, 1)
+        for key in ("source", "parent", "template_repository", "organization"):  # ours is no fork
+            data.pop(key, None)
         return Response(200, data)
 
     # ---- issues ---------------------------------------------------------------------------------------------
@@ -483,6 +486,8 @@ class GitHubFake(FakeService):
         if milestone is not None and (not isinstance(milestone, int) or milestone not in self.milestones):
             return self._failed({"value": milestone, "resource": "Issue", "field": "milestone", "code": "invalid"})
         issue = self._new_issue(body, self.viewer)
+        if self.on_create is not None:
+            self.on_create(issue)
         url = f"{API}/repos/{self.full_name}/issues/{issue.number}"
         return Response(201, self._issue_json(issue), {"Location": url})
 
@@ -673,12 +678,6 @@ class GitHubFake(FakeService):
             elif term.casefold() not in text:
                 return False
         return True
-
-
-@contextmanager
-def served(fake: GitHubFake) -> Iterator[str]:
-    with serve(fake) as base:
-        yield base
 
 
 def github_api(base: str, token: str = TOKEN, *, attempts: int = 5) -> GitHubApi:

@@ -262,7 +262,7 @@ def _message(response: requests.Response) -> tuple[str, tuple[str, ...]]:
             where = ".".join(str(error[k]) for k in ("resource", "field") if error.get(k))
             detail = error.get("message") or ""
             value = f" {error['value']!r}" if error.get("value") is not None else ""
-            errors.append(f"{where}{value}: {detail} ({error.get('code', 'invalid')})".replace(":  (", ": ("))
+            errors.append(f"{where}{value}{': ' + str(detail) if detail else ''} ({error.get('code', 'invalid')})")
         else:
             errors.append(str(error))
     return message, tuple(errors)

@@ -20,7 +20,7 @@ _REFERENCE: Final = re.compile(
     r"""(?x)
       (?<![\w`])@[A-Za-z0-9][A-Za-z0-9-]*(?:/[A-Za-z0-9][\w.-]*)?   # @user, @org/team
     | (?:[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)?\#\d+                      # #12, owner/repo#12
-    | (?<![\w-])GH-\d+\b                                             # GH-12
+    | (?<!\w)GH-\d+                                                  # GH-12
     | (?<!\w)(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{7,40}\b    # a commit SHA
     """,
     re.IGNORECASE,
@@ -89,13 +89,17 @@ def issue_markdown(text: str) -> str:
     plain: list[_Token] = []
 
     def flush() -> None:
-        raw = "".join(t.raw for t in plain)
-        pos = 0
-        for match in _REFERENCE.finditer(raw):
-            result.extend(plain[pos:match.start()])
+        rest = plain[:]
+        while rest:
+            # Searched afresh after each code span: the text after one starts a new text node, where
+            # GitHub sees "@name" as a mention even if a word character stood before it in the source.
+            match = _REFERENCE.search("".join(t.raw for t in rest))
+            if match is None:
+                break
+            result.extend(rest[:match.start()])
             result.append(_Token(True, match.group()))
-            pos = match.end()
-        result.extend(plain[pos:])
+            rest = rest[match.end():]
+        result.extend(rest)
         plain.clear()
 
     for token in tokens:

@@ -119,7 +119,7 @@ class GitHubTracker:
             try:
                 made[key] = self._create_one(request)
             except ValidationFailed as exc:
-                made[key] = TicketFailure(key, str(exc))
+                made[key] = TicketFailure(key, self._refusal(exc))
             except (AuthError, NotFoundError):
                 raise
             except ServiceError as exc:
@@ -128,6 +128,19 @@ class GitHubTracker:
                                                "looks the item up again before creating")
             outcomes.append(made[key])
         return outcomes
+
+    def _refusal(self, exc: ValidationFailed) -> str:
+        """GitHub's 422 in words that name the field and the fix."""
+        fixes = {
+            "assignees": f"the owner's login cannot be assigned in {self.repo}: give them access to the "
+                         "repository, or correct github = \"login\" in their [people] entry",
+            "title": "shorten the action: GitHub allows 256 characters in a title",
+            "body": "shorten the action and its Done when: GitHub allows 65,536 characters in a body",
+            "milestone": "the milestone was deleted meanwhile: run again to make it anew",
+        }
+        found = [fix for field, fix in fixes.items() if any(f".{field}" in e for e in exc.errors)]
+        detail = "; ".join(exc.errors) or exc.message
+        return f"GitHub refused the issue: {detail}" + (f" ({'; '.join(found)})" if found else "")
 
     def get(self, keys: Sequence[str]) -> dict[str, Ticket]:
         found: dict[str, Ticket] = {}
