@@ -123,6 +123,7 @@ def test_publish_refuses_before_sign_off_then_posts_once(
 
     code, out, _ = run(capsys, "publish", "INC-2042")
     assert code == 0 and out.count("already posted to") == 2 and len(fake.posted) == 2
+    assert fake.undocumented == []
 
 
 def test_the_summary_says_what_matters_and_nothing_in_it_pings_anyone(
@@ -312,6 +313,7 @@ def test_remind_digests_and_dms_once_a_day(docs: Path, slack: tuple[FakeSlack, s
 
     code, out, _ = run(capsys, "remind", "--as-of", "2026-11-21", "--json")
     assert len(json.loads(out)["posts"]) == 4 and len(fake.posted) == 8  # a new day
+    assert fake.undocumented == []
 
 
 def test_an_owner_slack_does_not_know_is_reported_and_tried_again(

@@ -1,4 +1,5 @@
-"""A stateful fake of the Slack Web API on 127.0.0.1 (shapes from ../shared/specs/slack/slack_web_openapi_v2.json).
+"""A stateful fake of the Slack Web API on 127.0.0.1 (shapes from ../shared/specs/slack/slack_web_openapi_v2.json,
+whose parameter lists it checks every call against: see `undocumented`).
 
 Behaves as Slack documents and as slack_sdk sees it: every method is a POST (form-encoded, or JSON for
 chat.postMessage); failures are HTTP 200 with `{"ok": false, "error": ...}`, except rate limits (HTTP 429,
@@ -14,6 +15,7 @@ Seed it with add_user / add_channel / add_message, or load_export(folder) for a 
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 import time
@@ -24,6 +26,7 @@ from typing import Any
 from tests.fakes.server import FakeService, Request, Response, route
 
 TOKEN = "xoxb-test-0000000000-fake"
+SPEC = "slack/slack_web_openapi_v2.json"
 
 _TS = re.compile(r"^\d{1,10}(?:\.\d{1,6})?$")
 _CONTROL = re.compile(r"<([^<>]*)>")
@@ -53,6 +56,18 @@ def _uncursor(kind: str, cursor: str) -> str | None:
         return None
     prefix = f"{kind}:"
     return text[len(prefix):] if text.startswith(prefix) else None
+
+
+@functools.cache
+def spec_parameters() -> dict[str, frozenset[str]]:
+    """Each method's documented arguments, from the published Web API spec."""
+    from tests.conftest import SPECS
+
+    spec = json.loads((SPECS / SPEC).read_text(encoding="utf-8"))
+    return {
+        path.lstrip("/"): frozenset(p["name"] for op in ops.values() for p in op.get("parameters", []))
+        for path, ops in spec["paths"].items()
+    }
 
 
 def _flag(value: Any) -> bool:
@@ -219,6 +234,7 @@ class FakeSlack(FakeService):
         self.users: dict[str, dict[str, Any]] = {}
         self.ims: dict[str, str] = {}  # user id -> D channel
         self.posted: list[dict[str, Any]] = []  # {"channel", "ts", "text", "blocks"} per chat.postMessage
+        self.undocumented: list[tuple[str, list[str]]] = []  # (method, arguments the spec does not list)
         self._messages: dict[str, dict[str, dict[str, Any]]] = {}  # channel -> ts -> message
         self._order: dict[str, list[str]] = {}  # channel -> ts ascending (rebuilt when dirty)
         self._threads: dict[str, dict[str, list[str]]] = {}  # channel -> parent ts -> reply ts
@@ -384,6 +400,10 @@ class FakeSlack(FakeService):
             return _error("not_authed")
         if token != self.token:
             return _error("invalid_auth")
+        # Slack ignores arguments it does not know; the fake notes them so tests can insist there are none.
+        documented = spec_parameters().get(method)
+        if documented is not None and set(params) - documented - {"token"}:
+            self.undocumented.append((method, sorted(set(params) - documented - {"token"})))
         self._counts[method] = count = self._counts.get(method, 0) + 1
         if method in self._throttle:
             every, retry_after = self._throttle[method]

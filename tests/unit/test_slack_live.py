@@ -72,6 +72,21 @@ def test_live_events_equal_the_export_reader(base: str, fake: FakeSlack) -> None
     assert threaded and all("?thread_ts=" in (e.link or "") for e in threaded)
     # The guest from another org is named from the profile the message carries, everyone else via users.info.
     assert "Sam (PG Consulting)" in {e.actor for e in batch.events}
+    assert fake.undocumented == []  # every argument sent is one the published spec lists
+
+
+def test_the_fake_notes_arguments_the_spec_does_not_list(base: str, fake: FakeSlack) -> None:
+    client = api(base).client
+    client.api_call("conversations.history", params={"channel": "C07INC2042", "olderst": "1"})
+    assert fake.undocumented == [("conversations.history", ["olderst"])]
+
+
+def test_the_fake_pages_users_list(base: str, fake: FakeSlack) -> None:
+    for n in range(25):
+        fake.add_user(f"U9{n:06d}", f"user{n}")
+    client = api(base).client
+    ids = [m["id"] for page in client.users_list(limit=10) for m in page["members"]]  # slack_sdk follows cursors
+    assert len(fake.method_calls("users.list")) == 4 and len(ids) == len(set(ids)) == len(fake.users)
 
 
 def test_calls_made_and_users_looked_up_once(base: str, fake: FakeSlack) -> None:

@@ -83,6 +83,7 @@ def test_post_sends_block_kit_as_json_and_returns_a_link(served: tuple[SlackNoti
     body = request.json()
     assert body["unfurl_links"] is False and body["unfurl_media"] is False and body["channel"] == "postmortems"
     assert request.headers["authorization"] == f"Bearer {TOKEN}"
+    assert fake.undocumented == []
 
 
 def test_links_we_build_are_the_permalinks_slack_gives(served: tuple[SlackNotifier, Sleeps]) -> None:
@@ -169,6 +170,7 @@ def test_direct_messages_by_directory_id_or_email(served: tuple[SlackNotifier, S
     assert [r.form()["email"] for r in lookups] == ["priya@acme.test"]  # cached
     assert [p["channel"] for p in fake.posted] == [fake.ims["U01DANA"], fake.ims["U01PRIYA"], fake.ims["U01PRIYA"]]
     assert all(p["channel"].startswith("D") for p in fake.posted)
+    assert fake.undocumented == []
 
 
 def test_nobody_to_message_is_a_clear_error(served: tuple[SlackNotifier, Sleeps], fake: FakeSlack) -> None:
