@@ -1,12 +1,12 @@
 """The incident channel read live from the Slack Web API, as a windowed timeline source.
 
 Calls per run: auth.test once (workspace URL for permalinks, and a clear credentials check);
-conversations.list pages (all of them for a pattern, to see every match; until found for a name; none for
-a channel id); conversations.history
-pages over the window; conversations.replies per thread parent (history holds only parents and
-broadcast replies); users.info once per distinct person, cached. Permalinks are built from the
-workspace URL, never one chat.getPermalink per message. Pages are mapped as they arrive, so memory
-holds the events and the raw pages for the evidence archive, not decoded JSON of the whole channel.
+conversations.list pages (all of them for a pattern, to see every match; until found for a name; none
+for a channel id); conversations.history pages over the window; conversations.replies per thread parent
+(history holds only parents and broadcast replies); users.info once per distinct person, cached.
+Permalinks are built from the workspace URL, never one chat.getPermalink per message. Pages are mapped
+as they arrive, so memory holds the events and the raw pages for the evidence archive, not decoded JSON
+of the whole channel.
 
 Threads started before the window whose replies fall inside it are not seen: history over the
 window does not return their parents.
