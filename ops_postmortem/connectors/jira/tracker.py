@@ -4,7 +4,7 @@ Idempotency: every issue carries the item key as a label, and a lookup by label 
 On Cloud that search is eventually consistent, so the ids of issues we created are kept in a small local
 file and passed as `reconcileIssues`; a create whose answer was lost is looked up, never resent blindly, and
 only created again once the search can be trusted. Every runner converges on the same issue for an item:
-if several ever carry one item key, the oldest wins.
+if several ever carry one item key, the oldest wins, and a runner that finds it made a newer twin closes it.
 """
 
 from __future__ import annotations
@@ -62,7 +62,6 @@ _SEVERAL = re.compile(r"\s(?:and|&|\+)\s|[,;/]|\n")
 class _Pending:
     item_key: str
     request: TicketRequest
-    assignee: str | None
     update: dict[str, Any]
 
 
@@ -135,7 +134,7 @@ class JiraTracker:
             if request.owner and assignee is None:
                 outcomes[item] = TicketFailure(item, self._unknown_owner(request.owner))
                 continue
-            pending.append(_Pending(item, request, assignee, issue_update(request, self.settings, assignee)))
+            pending.append(_Pending(item, request, issue_update(request, self.settings, assignee)))
         for start in range(0, len(pending), BULK_LIMIT):
             outcomes.update(self._send(pending[start:start + BULK_LIMIT]))
         return [outcomes[r.item_key] for r in requests]
@@ -282,7 +281,7 @@ class JiraTracker:
         if isinstance(exc, RateLimitedError):
             return (f"Jira kept rate limiting the create ({exc.message}); nothing was created, "
                     f"the next run tries again")
-        return f"Jira refused the create ({exc.message})"
+        return f"Jira refused the create ({exc})"
 
     # ---- owners -------------------------------------------------------------------------------------
 
