@@ -162,8 +162,10 @@ def read_items(table: Table, mapping: Mapping[str, int], parser: DateParser) -> 
 def _ticket(cell: Cell | None) -> TicketRef | None:
     if cell is None:
         return None
-    if cell.ticket_keys:
-        return TicketRef(cell.ticket_keys[0], cell.links[0] if cell.links else None)
+    if cell.ticket_keys:  # a Jira macro or issue chip; sync writes the status after it ("OPS-12 - Done")
+        key = cell.ticket_keys[0]
+        after = cell.text.split(key, 1)[1].strip(" -–—:|") if key in cell.text else ""
+        return TicketRef(key, cell.links[0] if cell.links else None, after or None)
     match = TICKET_KEY.search(cell.text)
     if match is None:
         for link in cell.links:  # a bare issue URL: .../browse/OPS-12 or .../issues/42

@@ -454,3 +454,18 @@ def test_document_errors_name_the_page(site: ConfluenceHarness) -> None:
     site.fake.human_save(ref.id, body.replace("ops-postmortem:generated:end timeline", "end"))
     with pytest.raises(DocumentError, match=r"pageId=\d+: the generated section 'timeline' has lost its end"):
         site.store.refresh(ref, example_timeline())
+
+
+def test_a_jira_macro_cell_keeps_the_status_written_after_it() -> None:
+    from ops_postmortem.actions import read_items
+    from ops_postmortem.dates import DateParser
+
+    with running_fake("datacenter") as (fake, base):
+        store = store_for(fake, base, jira_macro=True)
+        ref = store.create(example_timeline())
+        fake.human_fill_table(ref.id, "Action", [[html.escape(c) for c in row] for row in ROWS])
+        table, mapping = find_action_table(store.read(ref))
+        store.update_cells(ref, [CellUpdate(table.index, 0, mapping["ticket"], "OPS-12 - Done")])
+        table, mapping = find_action_table(store.read(ref))
+        (item,) = read_items(table, mapping, DateParser())
+        assert item.ticket is not None and (item.ticket.key, item.ticket.status) == ("OPS-12", "Done")
