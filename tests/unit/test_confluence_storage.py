@@ -9,8 +9,6 @@ from ops_postmortem.connectors.confluence import storage as st
 from ops_postmortem.connectors.confluence.xhtml import parse, splice
 from ops_postmortem.errors import DocumentError
 from ops_postmortem.model import CellUpdate, DocRef, Person
-from ops_postmortem.render import render_document
-from tests.samples import example_timeline
 
 REF = DocRef("confluence", "1", "https://acme.atlassian.net/wiki/pages/viewpage.action?pageId=1")
 DANA = Person("Dana Kim", "dana@acme.test", "712020:dana")
@@ -131,71 +129,6 @@ def test_fill_table_rows() -> None:
     empty = "<table><tbody><tr><th>Reviewer</th></tr></tbody></table>"
     assert st.fill_table_rows(empty, 0, [["Dana"]]) == \
         "<table><tbody><tr><th>Reviewer</th></tr><tr><td>Dana</td></tr></tbody></table>"
-
-
-# ---- generated blocks ----------------------------------------------------------------------------
-
-
-def rendered() -> str:
-    return st.seal(render_document("storage", example_timeline(slack=False)))
-
-
-def test_sealed_blocks_survive_confluence_normalising_the_markup() -> None:
-    body = rendered()
-    assert st.edited_blocks(parse(body)) == []
-    # What Confluence and its editors do on save: macro ids, <br />, <p> inside cells, attributes on tables.
-    saved = (body.replace('<ac:structured-macro ac:name="expand">',
-                          '<ac:structured-macro ac:name="expand" ac:schema-version="1" ac:macro-id="x-1">')
-             .replace("<br/>", "<br />").replace("<table>", '<table data-layout="default" ac:local-id="l1">'))
-    saved = saved.replace("<td>Detected</td>", "<td><p>Detected</p></td>")
-    assert st.edited_blocks(parse(saved)) == []
-    edited = saved.replace("Rolled back checkout-api to v2.30.4", "Rolled back (edited)")
-    assert st.edited_blocks(parse(edited)) == ["timeline"]
-
-
-def test_replace_generated_keeps_every_byte_outside_the_blocks() -> None:
-    current = rendered().replace("TODO(authors): the change or event that set the incident off.", "The deploy.")
-    fresh = st.seal(render_document("storage", example_timeline()))
-    updated = st.replace_generated(parse(current), parse(fresh))
-    before, after = parse(current), parse(updated)
-    old_blocks, new_blocks = st.generated_blocks(before), st.generated_blocks(after)
-
-    def outside(storage: object, blocks: dict[str, st.Block]) -> list[str]:
-        s = storage  # type: ignore[assignment]
-        t, m = blocks["timeline"], blocks["metrics"]
-        return [s.slice(0, t.start.start), s.slice(t.end.end, m.start.start),  # type: ignore[attr-defined]
-                s.slice(m.end.end, len(s.data))]  # type: ignore[attr-defined]
-
-    assert outside(before, old_blocks) == outside(after, new_blocks)
-    assert "The deploy." in updated and "Error rate back under 0.1% - mitigated." in updated
-    assert st.edited_blocks(after) == []
-
-
-@pytest.mark.parametrize(("change", "problem"), [
-    (lambda b: b.replace("ops-postmortem:generated:end timeline", "gone"), "has lost its end marker"),
-    (lambda b: b.replace("ops-postmortem:generated:start metrics", "gone"), "has lost its start marker"),
-    (lambda b: b + b[b.index("<p><ac:structured-macro ac:name=\"anchor\">"):].split("</p>")[0] + "</p>",
-     "is marked twice"),
-])
-def test_broken_markers_are_named(change: object, problem: str) -> None:
-    body = change(rendered())  # type: ignore[operator]
-    with pytest.raises(DocumentError, match=problem):
-        st.generated_blocks(parse(body))
-
-
-def test_a_team_page_gets_the_blocks_and_its_placeholders_filled() -> None:
-    team = ("<p>Postmortem for {{ incident.id }} ({{incident.severity}}) &mdash; {{ unknown }}</p>"
-            "<h2>Timeline</h2><p>Write your notes below.</p><h2>Numbers</h2><p>{{ metrics }}</p>"
-            '<ac:structured-macro ac:name="code"><ac:plain-text-body><![CDATA[{{ incident.id }}]]>'
-            "</ac:plain-text-body></ac:structured-macro>")
-    merged = st.insert_blocks(parse(team), parse(rendered()))
-    filled = st.fill_placeholders(merged, {"incident.id": "INC-<1>", "incident.severity": "SEV2"})
-    assert filled.startswith("<p>Postmortem for INC-&lt;1&gt; (SEV2) &mdash; {{ unknown }}</p><h2>Timeline</h2>"
-                             '<p><ac:structured-macro ac:name="anchor">')
-    assert "<![CDATA[{{ incident.id }}]]>" in filled  # code is shown as written
-    blocks = st.generated_blocks(parse(filled))
-    assert set(blocks) == {"timeline", "metrics"}
-    assert "{{ metrics }}" not in filled and "<h2>Numbers</h2>" in filled
 
 
 def test_page_titles_are_unique_per_incident_and_fit() -> None:

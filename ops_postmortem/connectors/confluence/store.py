@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from ops_postmortem.connectors.confluence import blocks as gb
 from ops_postmortem.connectors.confluence import comments as threads
 from ops_postmortem.connectors.confluence import storage as st
 from ops_postmortem.connectors.confluence.api import JSON, ConfluenceApi
@@ -162,13 +163,13 @@ class ConfluenceStore:
         fresh = render_document(_FMT, timeline, template_dir=self.template_dir)
         where = "the storage template" if self.template_dir is None else str(self.template_dir / "storage")
         try:
-            body = st.seal(fresh)
+            body = gb.seal(fresh)
             if self.settings.template_page_id is None:
                 return body
             team = self.api.get_page(self.settings.template_page_id, "body.storage")
             where = f"template page {self.settings.template_page_id}"
-            merged = st.insert_blocks(parse(_body(team), where=where), parse(body))
-            return st.seal(st.fill_placeholders(merged, _placeholders(timeline, body)))
+            merged = gb.insert_blocks(parse(_body(team), where=where), parse(body))
+            return gb.seal(gb.fill_placeholders(merged, _placeholders(timeline, body)))
         except DocumentError as exc:
             raise ConfigError(f"{where}: {exc.message}", hint=exc.hint) from exc
 
@@ -318,13 +319,13 @@ class ConfluenceStore:
     def refresh(self, ref: DocRef, timeline: Timeline, *, force: bool = False) -> bool:
         """Regenerate the timeline and metrics blocks; every byte outside them is kept."""
         fresh = parse(self._render(timeline))
-        fresh_blocks = st.generated_blocks(fresh)
+        fresh_blocks = gb.generated_blocks(fresh)
         for attempt in range(WRITE_ATTEMPTS):
             page, current = self._page(ref)
             try:
-                edited = st.edited_blocks(current)
-                have = st.generated_blocks(current)
-                updated = st.replace_generated(current, fresh)
+                edited = gb.edited_blocks(current)
+                have = gb.generated_blocks(current)
+                updated = gb.replace_generated(current, fresh)
             except DocumentError as exc:
                 raise DocumentError(f"{ref.url}: {exc.message}", hint=exc.hint) from exc
             if edited and not force:
@@ -333,7 +334,7 @@ class ConfluenceStore:
                     hint="move your notes outside the generated anchors, or refresh with --force to drop them",
                 )
             same = not edited and all(
-                name in have and st.block_digest(have[name]) == st.block_digest(block)
+                name in have and gb.block_digest(have[name]) == gb.block_digest(block)
                 for name, block in fresh_blocks.items())
             if same:
                 return False
