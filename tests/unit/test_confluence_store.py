@@ -154,6 +154,14 @@ def test_foreign_and_unknown_references_are_one_line_errors(site: ConfluenceHarn
         site.store.locate(f"{site.fake.base}/wiki/people")
     with pytest.raises(InputError, match="no postmortem for incident 'INC-9'"):
         site.store.locate("INC-9")
+    with pytest.raises(InputError, match="not a Confluence page address"):
+        site.store.locate(f"{site.fake.base}/x/A")
+
+
+def test_a_number_is_a_page_id_or_else_an_incident_id(site: ConfluenceHarness) -> None:
+    ref = site.store.create(example_timeline("2042"))
+    assert site.store.locate("2042") == ref
+    assert site.store.locate(ref.id) == ref
 
 
 def test_tiny_links_decode() -> None:

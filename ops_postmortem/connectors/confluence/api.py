@@ -24,7 +24,7 @@ import requests
 
 from ops_postmortem.connectors.confluence.settings import ConfluenceSettings
 from ops_postmortem.connectors.http import RetryPolicy, connection_error, error_for_status, scrub
-from ops_postmortem.errors import PostmortemError, ServiceError
+from ops_postmortem.errors import NotFoundError, PostmortemError, ServiceError
 
 SERVICE = "confluence"
 PAGE_SIZE = 100
@@ -174,8 +174,6 @@ class ConfluenceApi:
     # ---- content properties ---------------------------------------------------------------------
 
     def get_property(self, page_id: str, key: str) -> JSON | None:
-        from ops_postmortem.errors import NotFoundError
-
         try:
             data: JSON = self.read(f"reading property {key} of page {page_id}",
                                    lambda: self.v1.get(f"rest/api/content/{page_id}/property/{key}"))
@@ -238,8 +236,6 @@ class ConfluenceApi:
                                f"api/v2/{kind}-comments/{comment_id}/children", params, v2=True))
 
     def comment_v2(self, kind: str, comment_id: str) -> JSON | None:
-        from ops_postmortem.errors import NotFoundError
-
         try:
             data: JSON = self.read(f"reading comment {comment_id}", lambda: self._v2().get(
                 f"api/v2/{kind}-comments/{comment_id}", params={"body-format": "storage"}))
@@ -285,8 +281,6 @@ class ConfluenceApi:
         return found
 
     def user_dc(self, *, key: str | None = None, username: str | None = None) -> JSON | None:
-        from ops_postmortem.errors import NotFoundError
-
         params = {"key": key} if key else {"username": username}
         try:
             data: JSON = self.read("looking up a user", lambda: self.v1.get("rest/api/user", params=params))

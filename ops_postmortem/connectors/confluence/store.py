@@ -8,12 +8,13 @@ in between (re-read, re-apply, retry where we own the change; ConflictError wher
 
 from __future__ import annotations
 
+import base64
 import math
 import mimetypes
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -30,6 +31,7 @@ from ops_postmortem.errors import (
     ConflictError,
     DocumentError,
     InputError,
+    NotFoundError,
     ServiceError,
     UsageError,
 )
@@ -73,12 +75,9 @@ def _cql_string(value: str) -> str:
 
 def tiny_to_id(code: str) -> int:
     """A page id from a tiny link (/x/AbCd): base64 of its little-endian bytes, trailing 'A's dropped."""
-    import base64
-
     text = code.replace("-", "/").replace("_", "+")
-    text += "A" * (-len(text) % 4 or 0)
-    raw = base64.b64decode(text + "=" * (-len(text) % 4))
-    return int.from_bytes(raw, "little")
+    text += "A" * (-len(text) % 4)  # the dropped 'A's are zero bits, the high bytes of a little-endian number
+    return int.from_bytes(base64.b64decode(text), "little")
 
 
 class ConfluenceStore:
@@ -112,7 +111,10 @@ class ConfluenceStore:
         """A page URL (any of Confluence's forms), a page id, or an incident id."""
         doc = doc.strip()
         if doc.isdigit():
-            return self._ref(self.api.get_page(doc, "version"))
+            try:
+                return self._ref(self.api.get_page(doc, "version"))
+            except NotFoundError:
+                pass  # a number can be an incident id too
         if doc.startswith(("http://", "https://")):
             return self._ref(self._page_from_url(doc))
         found = self.find(doc)
@@ -134,8 +136,11 @@ class ConfluenceStore:
             page_id = m.group(1) if m else ""
         if not page_id:
             m = re.search(r"/x/([A-Za-z0-9_-]+)$", parts.path)
-            if m:
-                page_id = str(tiny_to_id(m.group(1)))
+            try:
+                number = tiny_to_id(m.group(1)) if m else 0
+            except ValueError:  # not base64 after all
+                number = 0
+            page_id = str(number) if number > 0 else ""
         if page_id:
             return self.api.get_page(page_id, "version")
         m = re.search(r"/display/([^/]+)/([^/?#]+)", parts.path)
@@ -509,8 +514,6 @@ class ConfluenceStore:
                 if found is not None and str(found.get("pageId", ref.id)) == ref.id:
                     return kind, found
         else:
-            from ops_postmortem.errors import NotFoundError
-
             try:
                 found = self.api.get_page(comment_id, "container,body.storage,extensions.resolution")
             except NotFoundError:
@@ -600,9 +603,7 @@ def _when(version: Mapping[str, Any]) -> datetime | None:
         return None
 
 
-def _date(value: Any) -> Any:
-    from datetime import date
-
+def _date(value: Any) -> date | None:
     try:
         return date.fromisoformat(str(value)) if value else None
     except ValueError:
