@@ -610,7 +610,7 @@ class FakeGoogle(FakeService):
         if required is not None and required != state.revision_id:
             return _error(400, f"The document's revision does not match the required revision ID {required}.",
                           "FAILED_PRECONDITION")
-        tabs = copy.deepcopy(state.tabs)
+        tabs = gd.clone_tabs(state.tabs)
         editor = gd.Editor(gd.all_tabs(tabs))
         replies = []
         for n, item in enumerate(body.get("requests", [])):
@@ -707,7 +707,7 @@ class FakeGoogle(FakeService):
                             via_api=True, content=source.content)
         self.files[record.id] = record
         if file_id in self.docs:
-            self.docs[record.id] = DocState(copy.deepcopy(self.docs[file_id].tabs))
+            self.docs[record.id] = DocState(gd.clone_tabs(self.docs[file_id].tabs))
         return self._respond(request, record.resource(), "kind,id,name,mimeType")
 
     @route("GET", r"/drive/v3/files")

@@ -88,6 +88,21 @@ class Tab:
     children: list[Tab] = field(default_factory=list)
 
 
+def clone(items: list[Any]) -> list[Any]:
+    """A copy to edit: new atoms and tables; style dicts are shared, since edits replace them, never mutate."""
+    out: list[Any] = []
+    for item in items:
+        if isinstance(item, TableM):
+            out.append(TableM([[CellM(clone(c.content), dict(c.style)) for c in row] for row in item.rows]))
+        else:
+            out.append(Atom(item.ch, item.style, item.chip, item.suggested, item.pstyle, item.bullet))
+    return out
+
+
+def clone_tabs(tabs: list[Tab]) -> list[Tab]:
+    return [Tab(t.tab_id, t.title, clone(t.body), clone_tabs(t.children)) for t in tabs]
+
+
 def all_tabs(tabs: list[Tab]) -> list[Tab]:
     """Every tab depth-first, as the API lists them."""
     return [t for tab in tabs for t in (tab, *all_tabs(tab.children))]

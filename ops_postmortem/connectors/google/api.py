@@ -67,7 +67,8 @@ class GoogleApi:
         # The client takes the batch address from the discovery document's rootUrl, not the configured endpoint.
         self.batch_uri = urljoin(drive_endpoint, "/batch/drive/v3")
         self.retry = retry or RetryPolicy()
-        self.account = account
+        # A service account names itself; a user account is asked of Drive only when an error needs it.
+        self.account = account or getattr(credentials, "service_account_email", None)
 
     # Each resource call builds every method with its docstring (slow for Docs' schemas): build each once.
     @cached_property
