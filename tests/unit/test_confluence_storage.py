@@ -62,6 +62,19 @@ def test_a_page_reads_as_a_reader_sees_it() -> None:
     assert second[3].text == ""
 
 
+def test_cloud_editor_nodes_read_once_from_their_content() -> None:
+    body = ('<h2>Decisions</h2><ac:adf-extension><ac:adf-node type="decision-list">'
+            '<ac:adf-attribute key="local-id">d1</ac:adf-attribute><ac:adf-content>'
+            '<p>Roll back first, debug later</p></ac:adf-content></ac:adf-node>'
+            "<ac:adf-fallback><ul><li>Roll back first, debug later</li></ul></ac:adf-fallback></ac:adf-extension>"
+            '<ac:adf-extension><ac:adf-node type="panel"></ac:adf-node><ac:adf-fallback><table><tbody>'
+            "<tr><th>Action</th><th>Owner</th></tr><tr><td>Alert on pool use</td><td>Dana</td></tr>"
+            "</tbody></table></ac:adf-fallback></ac:adf-extension>")
+    doc = read(body)
+    assert doc.sections[0].text == "Roll back first, debug later"  # type: ignore[attr-defined]
+    assert doc.tables[0].rows[0][0].text == "Alert on pool use"  # type: ignore[attr-defined]
+
+
 def test_code_macros_read_verbatim_and_cdata_splits_join() -> None:
     doc = read(PAGE)
     assert any("a <b> & ]]> c" in s.text for s in doc.sections)

@@ -25,7 +25,7 @@ _BLOCKS = {"p", "pre", "blockquote", "dt", "dd", "caption", "figcaption", "addre
 _CONTAINERS = {"ul", "ol", "dl", "div", "section", "article", "thead", "tbody", "tfoot", "colgroup",
                "ac:layout", "ac:layout-section", "ac:layout-cell", "ac:rich-text-body", "ac:task-list"}
 _HIDDEN = {"ac:parameter", "ac:image", "ac:placeholder", "ri:attachment", "ri:page", "ri:url", "ri:user",
-           "ri:space", "ac:emoji", "col", "ac:adf-extension", "ac:adf-fallback"}
+           "ri:space", "ac:emoji", "col", "ac:adf-attribute"}
 _VERBATIM_MACROS = {"code", "noformat"}
 _SPACE = re.compile(r"\r\n|[\t\r\n\f\xa0]")
 _META = re.compile(r"^\s*(Incident|Severity|Status|Date)\s*:\s*(.*)$", re.IGNORECASE | re.DOTALL)
@@ -107,6 +107,8 @@ class _Reader:
             return "\n"
         if tag in _HIDDEN:
             return ""
+        if tag == "ac:adf-extension":
+            return self.cell_text(_adf_content(node), found)
         if tag == "a":
             label = self.inline(node.children, found, pre=pre).strip()
             href = node.attrs.get("href", "")
@@ -214,6 +216,9 @@ class _Reader:
             elif tag in _CONTAINERS:
                 flush()
                 items.extend(self.flow(child.children, found))
+            elif tag == "ac:adf-extension":
+                flush()
+                items.extend(self.flow(_adf_content(child).children, found))
             elif tag == "ac:structured-macro":
                 name = child.attrs.get("ac:name", "")
                 body = child.find("ac:rich-text-body")
@@ -245,6 +250,15 @@ class _Reader:
             else:
                 parts.append(item.text)
         return "\n".join(p for p in parts if p)
+
+
+def _adf_content(extension: Node) -> Node:
+    """What a Cloud-editor-only node (decision list, custom panel) holds: its ADF content, else the fallback
+    Confluence keeps for older readers; never both, so nothing is read twice."""
+    node = extension.find("ac:adf-node")
+    content = node.find("ac:adf-content") if node is not None else None
+    fallback = extension.find("ac:adf-fallback")
+    return content or fallback or Node("div", {}, extension.start)
 
 
 def _has_blocks(children: Sequence[Node | str]) -> bool:
@@ -338,28 +352,15 @@ class _TableView:
 
 
 def _table_views(storage: Storage, reader: _Reader) -> list[_TableView]:
-    headings: dict[int, str] = {}
-    last: str | None = None
+    """The tables a reader sees, in document order, each with the nearest heading above it."""
     tables = {id(t) for t in _top_tables(storage.root)}
     views: list[_TableView] = []
-
-    def walk(items: list[_Item]) -> None:
-        nonlocal last
-        for item in items:
-            if isinstance(item, _Heading):
-                last = item.text
-            elif isinstance(item, _TableItem) and id(item.node) in tables:
-                headings[id(item.node)] = last or ""
-                views.append(_TableView(item.node, last, _grid(item.node)))
-
-    walk(reader.flow(storage.root.children, _Found()))
-    # Tables the flow does not reach (inside inline macros or odd containers) still count, in document order.
-    seen = {id(v.node) for v in views}
-    extra = [t for t in _top_tables(storage.root) if id(t) not in seen]
-    if extra:
-        order = {id(t): i for i, t in enumerate(_top_tables(storage.root))}
-        views += [_TableView(t, None, _grid(t)) for t in extra]
-        views.sort(key=lambda v: order[id(v.node)])
+    last: str | None = None
+    for item in reader.flow(storage.root.children, _Found()):
+        if isinstance(item, _Heading):
+            last = item.text
+        elif isinstance(item, _TableItem) and id(item.node) in tables:
+            views.append(_TableView(item.node, last, _grid(item.node)))
     return views
 
 
