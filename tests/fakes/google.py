@@ -176,7 +176,9 @@ def parse_fields(mask: str) -> dict[str, Any]:
 def _add_path(level: dict[str, Any], path: str) -> None:
     parts = path.split("/")
     for part in parts[:-1]:
-        level = level.setdefault(part, {}) or {}
+        if level.get(part) is None:
+            level[part] = {}
+        level = level[part]
     level.setdefault(parts[-1], None)
 
 
@@ -456,12 +458,18 @@ class FakeGoogle(FakeService):
             if isinstance(identity, Response):
                 return identity
         elif grant == "refresh_token":
+            client = self._client(request, form)
             grant_info = self.refresh_tokens.get(form.get("refresh_token", ""))
-            if grant_info is None or self.clients.get(form.get("client_id", "")) != form.get("client_secret"):
+            if client is None:
+                return Response(401, {"error": "invalid_client", "error_description": "Unauthorized"})
+            if grant_info is None or grant_info["client_id"] != client:
                 return Response(400, {"error": "invalid_grant", "error_description": "Bad Request"})
             identity = Identity(grant_info["user"], frozenset(grant_info["scopes"]))
         elif grant == "authorization_code":
-            return self._exchange_code(form)
+            client = self._client(request, form)
+            if client is None:
+                return Response(401, {"error": "invalid_client", "error_description": "Unauthorized"})
+            return self._exchange_code(form, client)
         else:
             return Response(400, {"error": "unsupported_grant_type", "error_description": f"Invalid grant_type: {grant}"})
         return Response(200, self._issue(identity))
@@ -497,9 +505,19 @@ class FakeGoogle(FakeService):
             return Response(400, {"error": "invalid_grant", "error_description": "Invalid JWT: aud"})
         return Identity(claims.get("sub") or claims["iss"], frozenset(str(claims.get("scope", "")).split()))
 
-    def _exchange_code(self, form: dict[str, str]) -> Response:
+    def _client(self, request: Request, form: dict[str, str]) -> str | None:
+        """The OAuth client, authenticated by HTTP Basic or by client_id and client_secret in the form."""
+        client_id, secret = form.get("client_id"), form.get("client_secret")
+        header = request.headers.get("authorization", "")
+        if header.startswith("Basic "):
+            client_id, _, secret = base64.b64decode(header[6:]).decode().partition(":")
+        if client_id is None or secret is None or self.clients.get(client_id) != secret:
+            return None
+        return client_id
+
+    def _exchange_code(self, form: dict[str, str], client: str) -> Response:
         grant_info = self.codes.pop(form.get("code", ""), None)
-        if grant_info is None or self.clients.get(form.get("client_id", "")) != form.get("client_secret"):
+        if grant_info is None or grant_info["client_id"] != client:
             return Response(400, {"error": "invalid_grant", "error_description": "Malformed auth code."})
         if form.get("redirect_uri") != grant_info["redirect_uri"]:
             return Response(400, {"error": "redirect_uri_mismatch", "error_description": "Bad Request"})
@@ -509,7 +527,7 @@ class FakeGoogle(FakeService):
             if challenge != grant_info["challenge"]:
                 return Response(400, {"error": "invalid_grant", "error_description": "Invalid code verifier."})
         refresh = f"1//0g-fake-{next(self.ids)}"
-        self.refresh_tokens[refresh] = {"client_id": form["client_id"], "scopes": grant_info["scopes"],
+        self.refresh_tokens[refresh] = {"client_id": client, "scopes": grant_info["scopes"],
                                         "user": grant_info["user"]}
         issued = self._issue(Identity(grant_info["user"], frozenset(grant_info["scopes"])))
         return Response(200, {**issued, "refresh_token": refresh})

@@ -172,7 +172,7 @@ def test_a_team_template_is_copied_and_filled_in_one_batch_update(env: Env) -> N
     assert "Status: Draft" in text and "Owners: Priya Raman" in text
     doc = store.read(ref)
     assert doc.incident_id == "INC-2042" and doc.status == "Draft"
-    cells = [t for t in doc.tables if t.header and t.header[0] == "Incident"][0]
+    cells = next(t for t in doc.tables if t.header and t.header[0] == "Incident")
     assert cells.rows[0][1].text == "SEV2"
     events = next(t for t in doc.tables if t.header and t.header[0] == "Time (UTC)")
     assert any(row[2].text == "paste: {{severity}} {{timeline}} <b>x</b>" for row in events.rows)

@@ -52,15 +52,32 @@ def load_credentials(path: Path | None, scopes: Sequence[str], *, subject: str |
             if subject:
                 raise ConfigError(f"{path}: [google] subject needs a service-account key with domain-wide "
                                   "delegation", hint="drop subject, or use a service-account key")
-            from google.oauth2.credentials import Credentials
-
-            return Credentials.from_authorized_user_info(info, scopes=list(scopes))  # type: ignore[no-untyped-call]
+            return _authorized_user(info, scopes)
     except ValueError as exc:
         raise ConfigError(f"{path}: incomplete {kind} credentials ({exc})",
                           hint="download the file again") from exc
     raise ConfigError(
         f"{path}: credentials of type {kind!r} are not supported",
         hint='use a service-account key ("service_account") or an authorized-user file ("authorized_user")',
+    )
+
+
+def _authorized_user(info: dict[str, Any], scopes: Sequence[str]) -> Any:
+    """User credentials from an authorized-user file. Unlike google-auth's loader, the file's token_uri is
+    honoured, as it is for service-account keys: the file is trusted configuration either way."""
+    from google.oauth2.credentials import Credentials
+
+    missing = {"refresh_token", "client_id", "client_secret"} - set(info)
+    if missing:
+        raise ValueError(f"missing {', '.join(sorted(missing))}")
+    return Credentials(  # type: ignore[no-untyped-call]
+        None,
+        refresh_token=info["refresh_token"],
+        token_uri=info.get("token_uri") or "https://oauth2.googleapis.com/token",
+        client_id=info["client_id"],
+        client_secret=info["client_secret"],
+        scopes=list(scopes),
+        quota_project_id=info.get("quota_project_id"),
     )
 
 
