@@ -4,6 +4,7 @@ answer, a rate limit, two racing runners), owners mapped to logins, statuses, mi
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -96,6 +97,22 @@ def test_fresh_search_results_are_confirmed_by_the_consistent_list(base: str, fa
     created(make(base).create([ALERT]))
     make(base).find([ALERT.item_key])
     assert lookups(fake, ALERT.item_key) == 3  # two while creating, one confirming the search result
+
+
+@pytest.mark.parametrize("fault", ["quota", "secondary", "server"])
+def test_a_failing_search_falls_back_to_the_list_without_waiting(base: str, fake: GitHubFake, fault: str) -> None:
+    created(make(base).create([ALERT]))
+    if fault == "quota":
+        fake.search_limit = 0
+    elif fault == "secondary":
+        fake.secondary_limit(method="GET", path="^/search/issues$", retry_after="30")
+    else:
+        fake.fail_next(502, method="GET", path="^/search/issues$")
+    before = lookups(fake, ALERT.item_key)
+    started = time.monotonic()
+    assert make(base).find([ALERT.item_key])[ALERT.item_key].key == f"{REPO}#1"
+    assert time.monotonic() - started < 1.0
+    assert len(fake.calls("GET", "^/search/issues$")) == 1 and lookups(fake, ALERT.item_key) == before + 1
 
 
 def test_search_queries_stay_under_githubs_limit(tracker: GitHubTracker, fake: GitHubFake) -> None:

@@ -133,12 +133,15 @@ class GitHubApi:
 
         return self.policy.call(call)
 
-    def paginate(self, path: str, params: Mapping[str, str | int], *, key: str | None = None) -> Iterator[Any]:
-        """Every item of every page; `key` names the list in an object page (search answers)."""
+    def paginate(
+        self, path: str, params: Mapping[str, str | int], *, key: str | None = None, retry: bool = True
+    ) -> Iterator[Any]:
+        """Every item of every page; `key` names the list in an object page (search answers). Without
+        `retry`, a failure is raised at once, for callers that have another way to the same answer."""
         pages = Pages.start(self.base + path)
         query: Mapping[str, str | int] | None = {**params, "per_page": PAGE_SIZE}
         while pages.url is not None:
-            response = self._fetch(pages.url, query)
+            response = self._fetch(pages.url, query, retry)
             data = response.json()
             items = data.get(key, []) if key is not None and isinstance(data, dict) else data
             if not isinstance(items, list):
@@ -147,7 +150,9 @@ class GitHubApi:
             pages.advance(response.headers.get("Link"))
             query = None  # the next link carries every parameter
 
-    def _fetch(self, url: str, params: Mapping[str, str | int] | None) -> requests.Response:
+    def _fetch(self, url: str, params: Mapping[str, str | int] | None, retry: bool) -> requests.Response:
+        if not retry:
+            return self._send("GET", url, params=params)
         return self.policy.call(lambda: self._send("GET", url, params=params))
 
     # ---- writes ------------------------------------------------------------------------------------

@@ -85,12 +85,7 @@ class GitHubTracker:
         self._repository()
         searched: dict[str, list[Issue]] = {}
         for start in range(0, len(wanted), SEARCH_CHUNK):
-            chunk = {k.casefold(): k for k in wanted[start:start + SEARCH_CHUNK]}
-            query = f"repo:{self.repo} is:issue label:{','.join(chunk.values())}"
-            for issue in self.api.paginate("/search/issues", {"q": query}, key="items"):
-                for name in label_names(issue):
-                    if name.casefold() in chunk:
-                        searched.setdefault(chunk[name.casefold()], []).append(issue)
+            searched.update(self._search(wanted[start:start + SEARCH_CHUNK]))
         found: dict[str, Ticket] = {}
         for key in wanted:
             candidates = searched.get(key, [])
@@ -284,6 +279,23 @@ class GitHubTracker:
                 self.api.paginate(f"/repos/{self.repo}/milestones", {"state": "all"})}
 
     # ---- reading -----------------------------------------------------------------------------------------
+
+    def _search(self, keys: Sequence[str]) -> dict[str, list[Issue]]:
+        """Issues search finds labels, ORed by commas, in one query. It is only a shortcut: when it is rate
+        limited (30 a minute) or failing, the consistent list answers instead, without waiting."""
+        chunk = {k.casefold(): k for k in keys}
+        query = f"repo:{self.repo} is:issue label:{','.join(chunk.values())}"
+        found: dict[str, list[Issue]] = {}
+        try:
+            for issue in self.api.paginate("/search/issues", {"q": query}, key="items", retry=False):
+                for name in label_names(issue):
+                    if name.casefold() in chunk:
+                        found.setdefault(chunk[name.casefold()], []).append(issue)
+        except AuthError:
+            raise
+        except ServiceError:
+            return {}
+        return found
 
     def _issues_with(self, key: str) -> list[Issue]:
         """Every issue carrying the item-key label, from the repository's list (consistent, unlike search)."""
