@@ -800,18 +800,6 @@ class FakeGoogle(FakeService):
             record.modified = self.now()
         return self._respond(request, record.resource(), "kind,id,name,mimeType")
 
-    @route("DELETE", r"/drive/v3/files/(?P<file_id>[^/]+)")
-    def delete_file(self, request: Request, file_id: str) -> Response:
-        identity = self._identity(request)
-        if isinstance(identity, Response):
-            return identity
-        record = self._file(identity, file_id, write=True)
-        if isinstance(record, Response):
-            return record
-        del self.files[file_id]
-        self.docs.pop(file_id, None)
-        return Response(204)
-
     @route("GET", r"/drive/v3/about")
     def about(self, request: Request) -> Response:
         identity = self._identity(request)

@@ -227,9 +227,6 @@ class GoogleApi:
         return bytes(self.call(lambda: self.files.get_media(fileId=file_id, supportsAllDrives=True),
                                f"file {file_id}"))
 
-    def delete_file(self, file_id: str) -> None:
-        self.call(lambda: self.files.delete(fileId=file_id, supportsAllDrives=True), f"file {file_id}")
-
     def list_files(self, query: str, fields: str = FILE_FIELDS, *, page_size: int = 1000) -> Iterator[dict[str, Any]]:
         """Every file matching `query` in every drive the account sees, page after page."""
         token: str | None = None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -365,7 +365,3 @@ def region_text(layout: Layout, start: int, end: int, tab_id: str | None) -> str
     """Every visible character between two indices of one tab, table cells included, whitespace removed."""
     text = "".join(p.text for p in layout.texts if p.tab_id == tab_id and p.start >= start and p.end <= end)
     return "".join(text.split())
-
-
-def modified_time(value: str | None) -> datetime | None:
-    return parse_time(value) if value else None

@@ -13,7 +13,7 @@ import re
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
@@ -67,8 +67,6 @@ PROP_EVIDENCE = "opspm_evidence_for"
 PROPERTY_BYTES = 124  # Drive's limit for one property's key and value together
 _DOC_URL = re.compile(r"^https://docs\.google\.com/document/(?:u/\d+/)?d/([A-Za-z0-9_-]{10,})")
 _DOC_ID = re.compile(r"^[A-Za-z0-9_-]{25,}$")
-FIELDS = ("title", "incident_id", "severity", "status", "authors", "reviewers", "date", "paging_incident",
-          "services")
 _META_FIELDS = {"Incident": "incident_id", "Severity": "severity", "Status": "status", "Authors": "authors",
                 "Reviewers": "reviewers", "Date": "date", "Paging incident": "paging_incident",
                 "Services": "services"}
@@ -76,6 +74,7 @@ BLOCK_PLACEHOLDERS = {"timeline": "{{timeline}}", "metrics": "{{metrics}}"}
 TABLE_PLACEHOLDERS = {"Action items": "{{action_items}}", "Review and sign-off": "{{reviewers_table}}"}
 RECORDED = "Sign-off recorded by ops-postmortem"
 WRITE_ATTEMPTS = 3
+CLOCK_SKEW = timedelta(minutes=2)
 
 
 def doc_url(doc_id: str) -> str:
@@ -352,10 +351,13 @@ class GoogleDocsStore:
         return self._modified(ref)
 
     def changed_since(self, cursor: datetime | None) -> list[DocChange]:
-        """One files.list over every drive: postmortems modified after `cursor`, oldest first."""
+        """One files.list over every drive: postmortems modified after `cursor`, oldest first.
+
+        The cursor is this machine's clock and modifiedTime is Drive's, so the search reaches CLOCK_SKEW further
+        back: a doc seen twice is extracted idempotently, a doc missed would wait for its next edit."""
         query = f"{_has_property(PROP_KIND, 'postmortem')} and mimeType = {_q(DOC_MIME)} and trashed = false"
         if cursor is not None:
-            query += f" and modifiedTime > {_q(_rfc3339(cursor))}"
+            query += f" and modifiedTime > {_q(_rfc3339(cursor - CLOCK_SKEW))}"
         changes = [DocChange(self._ref(f), parse_time(f["modifiedTime"]))
                    for f in self.api.list_files(query, "id,name,modifiedTime")]
         return sorted(changes, key=lambda c: (c.modified_at, c.ref.id))
