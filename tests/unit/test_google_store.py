@@ -184,6 +184,19 @@ def test_a_team_template_is_copied_and_filled_in_one_batch_update(env: Env) -> N
     assert "Our words stay." in env.fake.doc_text(ref.id)
 
 
+def test_a_template_fill_without_an_answer_is_looked_at_before_it_is_sent_again(env: Env) -> None:
+    template = env.fake.document(TEMPLATE, name="Postmortem template", shared={BOT: "reader"})
+    store = env.store(template=True, template_doc_id=template)
+    env.fake.fail_next(500, path=":batchUpdate", after=True)  # applied, then the answer is lost
+    ref = store.create(example_timeline())
+    assert len(env.fake.calls("POST", f"{ref.id}:batchUpdate")) == 1
+    assert env.fake.doc_text(ref.id).count("Time (UTC)") == 1
+    env.fake.fail_next(503, path=":batchUpdate")  # refused before applying
+    again = store.create(example_timeline("INC-2043"))
+    assert len(env.fake.calls("POST", f"{again.id}:batchUpdate")) == 2
+    assert "{{timeline}}" not in env.fake.doc_text(again.id)
+
+
 def test_chips_suggestions_merges_and_tabs_are_read(env: Env) -> None:
     store = env.store()
     ref = store.create(example_timeline())

@@ -39,7 +39,14 @@ from ops_postmortem.connectors.google.document import (
     region_text,
     utf16_len,
 )
-from ops_postmortem.errors import ConfigError, ConflictError, DocumentError, InputError, UsageError
+from ops_postmortem.errors import (
+    ConfigError,
+    ConflictError,
+    DocumentError,
+    InputError,
+    ServiceError,
+    UsageError,
+)
 from ops_postmortem.escaping import web_url
 from ops_postmortem.model import (
     CellUpdate,
@@ -235,21 +242,18 @@ class GoogleDocsStore:
                             lambda: self._find_file(incident_id))
         requests = fill.requests()
         if requests:
-            self._fill(str(file["id"]), requests, [*values, *inserts])
+            self._fill(str(file["id"]), requests, fill)
         return file
 
-    def _fill(self, doc_id: str, requests: Sequence[Request], placeholders: Sequence[str]) -> None:
+    def _fill(self, doc_id: str, requests: Sequence[Request], fill: _TemplateFill) -> None:
         """The one unguarded write (nobody has the new copy yet); after a lost response, look before retrying."""
         try:
             self.api.batch_update(doc_id, requests, revision=None)
-        except Exception as exc:
-            from ops_postmortem.errors import ServiceError
-
-            if not isinstance(exc, ServiceError) or not exc.retriable:
+        except ServiceError as exc:
+            if not exc.retriable:
                 raise
-            document = self.api.get_document(doc_id)
-            _, layout = parse_document(document, DocRef(self.kind, doc_id, doc_url(doc_id)))
-            if any(p in t.raw for t in layout.texts for p in placeholders):
+            _, layout = parse_document(self.api.get_document(doc_id), DocRef(self.kind, doc_id, doc_url(doc_id)))
+            if fill.pending(layout):
                 self.api.batch_update(doc_id, requests, revision=layout.revision)
 
     # ---- refresh --------------------------------------------------------------------------------------
@@ -581,8 +585,14 @@ class _TemplateFill:
     def _shifted(self, index: int) -> int:
         return index + sum(delta for at, delta in self.shifts if at < index)
 
-    def _placeholder(self, placeholder: str) -> Paragraph | None:
-        return next((p for p in self.layout.paragraphs if p.raw.strip() == placeholder), None)
+    def _placeholder(self, placeholder: str, layout: Layout | None = None) -> Paragraph | None:
+        return next((p for p in (layout or self.layout).paragraphs if p.raw.strip() == placeholder), None)
+
+    def pending(self, copy: Layout) -> bool:
+        """Whether a copy still holds what the fill replaces (so it was not applied)."""
+        if self.inserts:
+            return any(self._placeholder(key, copy) is not None for key in self.inserts)
+        return any(key in p.raw for p in copy.paragraphs for key in self.values)
 
     def region_of(self, placeholder: str) -> tuple[str, str] | None:
         """(digest, heading) of the section the placeholder's blocks will fill, as it will read back."""
