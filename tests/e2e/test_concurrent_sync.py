@@ -189,10 +189,3 @@ def test_two_runners_on_github_converge_on_one_issue_per_item(folder: Path, gith
     assert created(again) == 0 and len(github.calls("POST", rf"^/repos/{REPO}/issues$")) == posts
     assert ticket_cells(folder) == cells
 
-
-def test_the_doc_never_shows_a_duplicate(folder: Path, github: GitHubFake) -> None:
-    github.rendezvous("POST", rf"^/repos/{REPO}/issues$", parties=2)
-    run_together(configs(folder, "github"))
-    duplicates = {f"{REPO}#{i.number}" for i in github.issues.values() if i.state_reason == "duplicate"}
-    keys = {re.sub(r" - .*$", "", cell) for cell in ticket_cells(folder)}
-    assert duplicates and not keys & duplicates
