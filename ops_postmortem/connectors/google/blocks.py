@@ -23,6 +23,8 @@ _BLOCK_TAGS = {"p", "li", "div", "blockquote", "pre", *HEADINGS}
 _MARKER = "ops-postmortem:generated:"
 _LINE_BREAK = "\u000b"  # what Docs makes of <br>: a line break inside a paragraph
 _HTML_SPACE = re.compile(r"[ \t\n\r\f]+")
+# What inserted text is reset to: it would otherwise take the style of the text it was inserted next to.
+PLAIN_FIELDS = "bold,italic,underline,link"
 
 
 @dataclass(frozen=True)
@@ -298,7 +300,7 @@ def insert_blocks(blocks: Sequence[Block], index: int, tab_id: str | None) -> li
         {"updateParagraphStyle": {"range": _range(index, end, tab_id),
                                   "paragraphStyle": {"namedStyleType": "NORMAL_TEXT"}, "fields": "namedStyleType"}},
         {"updateTextStyle": {"range": _range(index, end, tab_id), "textStyle": {},
-                             "fields": "bold,italic,link"}},
+                             "fields": PLAIN_FIELDS}},
     ]
     pos = index
     for block in blocks:
@@ -328,6 +330,7 @@ def _run_styles(runs: Sequence[Run], pos: int, tab_id: str | None, out: list[Req
             style["italic"] = True
         if run.link:
             style["link"] = {"url": run.link}
+            style["underline"] = True  # the API sets no link look of its own
         if style and length:
             out.append({"updateTextStyle": {"range": _range(pos, pos + length, tab_id), "textStyle": style,
                                             "fields": ",".join(style)}})
@@ -344,6 +347,6 @@ def replace_cell(start: int, end: int, runs: Sequence[Run], tab_id: str | None) 
     if text:
         requests.append({"insertText": {"location": _location(start, tab_id), "text": text}})
         requests.append({"updateTextStyle": {"range": _range(start, start + utf16_len(text), tab_id),
-                                             "textStyle": {}, "fields": "bold,italic,link"}})
+                                             "textStyle": {}, "fields": PLAIN_FIELDS}})
         _run_styles(runs, start, tab_id, requests)
     return requests

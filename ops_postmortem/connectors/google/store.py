@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from ops_postmortem.connectors.google.api import DOC_MIME, GoogleApi, Share, retry_safely
 from ops_postmortem.connectors.google.blocks import (
+    PLAIN_FIELDS,
     Block,
     Grid,
     Para,
@@ -648,7 +649,7 @@ def _finalize_requests(ref: DocRef, doc: Document, layout: Layout, signoffs: Seq
             status.append({"deleteContentRange": {"range": _range(start, end, paragraph.tab_id)}})
         status += [{"insertText": {"location": _location(start, paragraph.tab_id), "text": "Final"}},
                    {"updateTextStyle": {"range": _range(start, start + 5, paragraph.tab_id), "textStyle": {},
-                                        "fields": "bold,italic,link"}}]
+                                        "fields": PLAIN_FIELDS}}]
         groups.append((start, status))
     table = next((t for t in doc.tables
                   if t.header and normalise_name(t.header[0]) in ("reviewer", "reviewers")), None)
