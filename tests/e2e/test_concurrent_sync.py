@@ -25,18 +25,48 @@ AS_OF = "2026-11-10"
 PEOPLE = {"Priya Raman": "priya-r", "Dana Kim": "dana-k", "Lee Park": "lee-p"}
 ROWS = {
     "INC-7": [
-        ("Add a CI check that rejects a DB pool max below 20", "prevent", "Priya Raman", "2026-11-24", "P1",
-         "CI fails on max=5"),
-        ("Page on DB connection saturation above 90% for 2 minutes", "detect", "Dana Kim", "2026-11-20", "P1",
-         "alert fires in a test"),
-        ("Write the pool sizing runbook for checkout-api", "process", "Lee Park", "2026-11-30", "P2",
-         "runbook linked from the alert"),
+        (
+            "Add a CI check that rejects a DB pool max below 20",
+            "prevent",
+            "Priya Raman",
+            "2026-11-24",
+            "P1",
+            "CI fails on max=5",
+        ),
+        (
+            "Page on DB connection saturation above 90% for 2 minutes",
+            "detect",
+            "Dana Kim",
+            "2026-11-20",
+            "P1",
+            "alert fires in a test",
+        ),
+        (
+            "Write the pool sizing runbook for checkout-api",
+            "process",
+            "Lee Park",
+            "2026-11-30",
+            "P2",
+            "runbook linked from the alert",
+        ),
     ],
     "INC-8": [
-        ("Alert when the payments queue is older than 5 minutes", "detect", "Dana Kim", "2026-11-25", "P1",
-         "alert fires in staging"),
-        ("Add a load test of 2x peak to the checkout release pipeline", "prevent", "Lee Park", "2026-11-28",
-         "P2", "pipeline fails under 2x peak"),
+        (
+            "Alert when the payments queue is older than 5 minutes",
+            "detect",
+            "Dana Kim",
+            "2026-11-25",
+            "P1",
+            "alert fires in staging",
+        ),
+        (
+            "Add a load test of 2x peak to the checkout release pipeline",
+            "prevent",
+            "Lee Park",
+            "2026-11-28",
+            "P2",
+            "pipeline fails under 2x peak",
+        ),
     ],
 }
 ITEMS = sum(len(rows) for rows in ROWS.values())
@@ -75,13 +105,13 @@ def configs(folder: Path, tracker: str) -> list[Path]:
     for runner in ("a", "b"):
         path = folder / f"runner-{runner}.toml"
         path.write_text(f"""[local]
-dir = "{folder / 'postmortems'}"
+dir = "{folder / "postmortems"}"
 
 [tracker]
 kind = "{tracker}"
 
 [sync]
-state_file = "{folder / f'state-{runner}' / 'sync.json'}"
+state_file = "{folder / f"state-{runner}" / "sync.json"}"
 
 {tracker_section(tracker)}
 {people}""")
@@ -95,7 +125,7 @@ def tracker_section(tracker: str) -> str:
     return f"""[github]
 repo = "{REPO}"
 token = {{ env = "GITHUB_TOKEN" }}
-api_url = "{os.environ['FAKE_GITHUB_URL']}"
+api_url = "{os.environ["FAKE_GITHUB_URL"]}"
 write_interval = "0s"
 """
 
@@ -105,8 +135,13 @@ def run_together(paths: list[Path]) -> list[tuple[int, dict[str, object], str]]:
     env = {**os.environ, "GITHUB_TOKEN": TOKEN, "PYTHONPATH": str(ROOT)}
     env.pop("POSTMORTEM_CONFIG", None)
     procs = [
-        subprocess.Popen([sys.executable, "-m", "ops_postmortem", "--config", str(p), "sync", "--as-of", AS_OF,
-                          "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        subprocess.Popen(
+            [sys.executable, "-m", "ops_postmortem", "--config", str(p), "sync", "--as-of", AS_OF, "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         for p in paths
     ]
     results = []
@@ -163,7 +198,9 @@ def winners(fake: GitHubFake) -> dict[str, int]:
 
 
 @pytest.mark.parametrize("race", [False, True], ids=["together", "forced-race"])
-def test_two_runners_on_github_converge_on_one_issue_per_item(folder: Path, github: GitHubFake, race: bool) -> None:
+def test_two_runners_on_github_converge_on_one_issue_per_item(
+    folder: Path, github: GitHubFake, race: bool
+) -> None:
     if race:
         # Each runner's first create waits until the other's has arrived: both looked every item up and
         # found nothing, so both create every item.
@@ -188,4 +225,3 @@ def test_two_runners_on_github_converge_on_one_issue_per_item(folder: Path, gith
     assert [code for code, _, _ in again] == [0, 0]
     assert created(again) == 0 and len(github.calls("POST", rf"^/repos/{REPO}/issues$")) == posts
     assert ticket_cells(folder) == cells
-

@@ -1,5 +1,5 @@
-"""Issue 6 end to end through the CLI on examples/, with the local store and `[tracker] kind = "github"` at the
-GitHub fake: extract opens one issue per valid row (assigned by login, labelled, due date in the body),
+"""Issue 6 end to end through the CLI on examples/, with the local store and `[tracker] kind = "github"` at
+the GitHub fake: extract opens one issue per valid row (assigned by login, labelled, due date in the body),
 reports an owner without a login on its row, creates nothing on a rerun, and sync writes statuses back.
 GitHub's search never catches up here (it lags), so every lookup relies on the consistent issue list."""
 
@@ -37,8 +37,12 @@ def github(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[GitHubFake, str]]:
 
 
 @pytest.fixture
-def doc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-        github: tuple[GitHubFake, str]) -> Path:
+def doc(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    github: tuple[GitHubFake, str],
+) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("POSTMORTEM_CONFIG", raising=False)
     (tmp_path / "postmortem.toml").write_text(f"""[tracker]
@@ -63,7 +67,7 @@ email = "lee@acme.test"
     assert main(["open", "INC-2042", *SOURCES, "--severity", "SEV2"]) == 0
     capsys.readouterr()
     path = tmp_path / "postmortems" / "INC-2042.md"
-    empty = "| Action | Type | Owner | Due | Priority | Done when | Ticket |\n| --- | --- | --- | --- | --- | --- | --- |\n"
+    empty = "\n".join(ACTIONS.splitlines()[:2]) + "\n"  # the header and the rule, no rows yet
     path.write_text(path.read_text().replace(empty, ACTIONS))
     return path
 
@@ -82,11 +86,19 @@ def cells(doc: Path) -> list[str]:
             rows.append(line)
         elif rows:
             break
-    return [re.sub(r"^\[(.*)\]\((https://github\.com/[^)]*)\)$", r"\1 <\2>", r.strip().strip("|").split("|")[-1].strip())
-            for r in rows[2:]]
+    return [
+        re.sub(
+            r"^\[(.*)\]\((https://github\.com/[^)]*)\)$",
+            r"\1 <\2>",
+            r.strip().strip("|").split("|")[-1].strip(),
+        )
+        for r in rows[2:]
+    ]
 
 
-def test_extract_twice_then_sync(doc: Path, github: tuple[GitHubFake, str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_extract_twice_then_sync(
+    doc: Path, github: tuple[GitHubFake, str], capsys: pytest.CaptureFixture[str]
+) -> None:
     fake, _ = github
     code, out, err = run(capsys, "extract", "INC-2042", "--as-of", "2026-11-10", "--json")
     assert code == 3, err  # the row whose owner has no GitHub login is invalid
@@ -94,12 +106,18 @@ def test_extract_twice_then_sync(doc: Path, github: tuple[GitHubFake, str], caps
     assert [i["ticket"] for i in items] == [f"{REPO}#1", f"{REPO}#2", None, None]
     assert [i["verdict"] for i in items] == ["valid", "valid", "invalid", "ignored"]
     assert any("Lee Park" in p and "not a user the tracker knows" in p for p in items[2]["problems"])
-    assert cells(doc) == [f"{REPO}#1 <https://github.com/{REPO}/issues/1>",
-                          f"{REPO}#2 <https://github.com/{REPO}/issues/2>", "", ""]
+    assert cells(doc) == [
+        f"{REPO}#1 <https://github.com/{REPO}/issues/1>",
+        f"{REPO}#2 <https://github.com/{REPO}/issues/2>",
+        "",
+        "",
+    ]
 
     first, second = fake.issues[1], fake.issues[2]
     assert first.assignees == ["priya-r"] and second.assignees == ["dana-k"]
-    assert first.labels[:2] == ["postmortem", "inc-2042"] and re.fullmatch(r"pmai-[0-9a-f]{12}", first.labels[2])
+    assert first.labels[:2] == ["postmortem", "inc-2042"] and re.fullmatch(
+        r"pmai-[0-9a-f]{12}", first.labels[2]
+    )
     assert "Due: 2026-11-20" in (second.body or "") and "Priority: P1" in (second.body or "")
     # The untrusted Done-when text pings nobody and references no issue.
     assert "(cc `@dana-k`, see `#12`)" in (first.body or "")
@@ -115,8 +133,10 @@ def test_extract_twice_then_sync(doc: Path, github: tuple[GitHubFake, str], caps
     assert code == 0, err
     report = json.loads(out)
     assert report["docs"][0]["statuses_written"] == 2 and report["docs"][0]["done"] == 1
-    assert cells(doc)[:2] == [f"{REPO}#1 - Done <https://github.com/{REPO}/issues/1>",
-                              f"{REPO}#2 - Open <https://github.com/{REPO}/issues/2>"]
+    assert cells(doc)[:2] == [
+        f"{REPO}#1 - Done <https://github.com/{REPO}/issues/1>",
+        f"{REPO}#2 - Open <https://github.com/{REPO}/issues/2>",
+    ]
     code, out, _ = run(capsys, "sync", "--json")
     assert json.loads(out)["docs"] == [] and json.loads(out)["skipped_unchanged"] == 1
     assert len(fake.issues) == 2

@@ -43,12 +43,15 @@ WEB = "https://github.com"
 DOCS = "https://docs.github.com/rest"
 TOKEN = "ghp_FakeTokenForTests0123456789abcdefABCD"
 REPO = "acme/ops"
-SECONDARY_MESSAGE = ("You have exceeded a secondary rate limit. Please wait a few minutes before you try again. "
-                     "If you reach out to GitHub Support for help, please include the request ID "
-                     "C6A2:3F9E:1B2C3D:1C2D3E:6740A1B2.")
+SECONDARY_MESSAGE = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. "
+    "If you reach out to GitHub Support for help, please include the request ID "
+    "C6A2:3F9E:1B2C3D:1C2D3E:6740A1B2."
+)
 
 
-# ---- the published schemas ----------------------------------------------------------------------------------
+# ---- the published schemas -------------------------------------------------------------------------------
+
 
 @functools.cache
 def spec() -> dict[str, Any]:
@@ -64,8 +67,19 @@ def _to_json_schema(node: Any) -> Any:
         return node
     out: dict[str, Any] = {}
     for key, value in node.items():
-        if key in ("nullable", "example", "examples", "description", "discriminator", "readOnly", "writeOnly",
-                   "deprecated", "externalDocs", "xml", "title") or key.startswith("x-"):
+        if key in (
+            "nullable",
+            "example",
+            "examples",
+            "description",
+            "discriminator",
+            "readOnly",
+            "writeOnly",
+            "deprecated",
+            "externalDocs",
+            "xml",
+            "title",
+        ) or key.startswith("x-"):
             continue
         if key == "properties":
             out[key] = {name: _to_json_schema(sub) for name, sub in value.items()}
@@ -123,7 +137,8 @@ def _reason(error: jsonschema.ValidationError) -> str:
     return error.message
 
 
-# ---- the fake -------------------------------------------------------------------------------------------------
+# ---- the fake --------------------------------------------------------------------------------------------
+
 
 def _stamp(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -132,12 +147,24 @@ def _stamp(when: datetime) -> str:
 def _user(login: str, uid: int) -> dict[str, Any]:
     base = f"{API}/users/{login}"
     return {
-        "login": login, "id": uid, "node_id": f"U_kgDO{uid:08d}", "avatar_url": f"https://avatars.githubusercontent.com/u/{uid}",
-        "gravatar_id": "", "url": base, "html_url": f"{WEB}/{login}", "followers_url": f"{base}/followers",
-        "following_url": f"{base}/following{{/other_user}}", "gists_url": f"{base}/gists{{/gist_id}}",
-        "starred_url": f"{base}/starred{{/owner}}{{/repo}}", "subscriptions_url": f"{base}/subscriptions",
-        "organizations_url": f"{base}/orgs", "repos_url": f"{base}/repos", "events_url": f"{base}/events{{/privacy}}",
-        "received_events_url": f"{base}/received_events", "type": "User", "user_view_type": "public",
+        "login": login,
+        "id": uid,
+        "node_id": f"U_kgDO{uid:08d}",
+        "avatar_url": f"https://avatars.githubusercontent.com/u/{uid}",
+        "gravatar_id": "",
+        "url": base,
+        "html_url": f"{WEB}/{login}",
+        "followers_url": f"{base}/followers",
+        "following_url": f"{base}/following{{/other_user}}",
+        "gists_url": f"{base}/gists{{/gist_id}}",
+        "starred_url": f"{base}/starred{{/owner}}{{/repo}}",
+        "subscriptions_url": f"{base}/subscriptions",
+        "organizations_url": f"{base}/orgs",
+        "repos_url": f"{base}/repos",
+        "events_url": f"{base}/events{{/privacy}}",
+        "received_events_url": f"{base}/received_events",
+        "type": "User",
+        "user_view_type": "public",
         "site_admin": False,
     }
 
@@ -228,7 +255,7 @@ class GitHubFake(FakeService):
         self._core_used = 0
         self.on_create: Callable[[FakeIssue], None] | None = None  # runs after an issue is committed
 
-    # ---- what people do in the product, and test controls ----------------------------------------------
+    # ---- what people do in the product, and test controls -------------------------------------------------
 
     def close_in_product(self, number: int, reason: str = "completed") -> None:
         with self.lock:
@@ -243,34 +270,63 @@ class GitHubFake(FakeService):
             issue.pull_request = True
             return issue.number
 
-    def secondary_limit(self, *, method: str | None = None, path: str | None = None, status: int = 403,
-                        retry_after: str | None = "0", times: int = 1) -> None:
+    def secondary_limit(
+        self,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        status: int = 403,
+        retry_after: str | None = "0",
+        times: int = 1,
+    ) -> None:
         """The next matching requests are refused by a secondary rate limit, as GitHub words it."""
-        headers = {"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "4990", "x-ratelimit-used": "10",
-                   "x-ratelimit-resource": "core", "x-ratelimit-reset": str(int(time.time()) + 3600)}
+        headers = {
+            "x-ratelimit-limit": "5000",
+            "x-ratelimit-remaining": "4990",
+            "x-ratelimit-used": "10",
+            "x-ratelimit-resource": "core",
+            "x-ratelimit-reset": str(int(time.time()) + 3600),
+        }
         if retry_after is not None:
             headers["Retry-After"] = retry_after
-        self.fail_next(status, method=method, path=path, times=times, headers=headers,
-                       body={"message": SECONDARY_MESSAGE, "documentation_url":
-                             "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
-                             "#about-secondary-rate-limits", "status": str(status)})
+        self.fail_next(
+            status,
+            method=method,
+            path=path,
+            times=times,
+            headers=headers,
+            body={
+                "message": SECONDARY_MESSAGE,
+                "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
+                "#about-secondary-rate-limits",
+                "status": str(status),
+            },
+        )
 
     def rendezvous(self, method: str, path: str, parties: int = 2, timeout: float = 15.0) -> None:
         """The next `parties` matching requests wait for each other before being served: two runners are
         made to race through the same window (both looked up, neither created yet)."""
-        self._rendezvous.append(_Rendezvous(method, re.compile(path), threading.Barrier(parties, timeout=timeout),
-                                            parties))
+        self._rendezvous.append(
+            _Rendezvous(method, re.compile(path), threading.Barrier(parties, timeout=timeout), parties)
+        )
 
     def with_key(self, item_key: str) -> list[FakeIssue]:
-        return [i for i in self.issues.values() if item_key.casefold() in (n.casefold() for n in i.labels)
-                and not i.pull_request]
+        return [
+            i
+            for i in self.issues.values()
+            if item_key.casefold() in (n.casefold() for n in i.labels) and not i.pull_request
+        ]
 
     # ---- plumbing -----------------------------------------------------------------------------------------
 
     def dispatch(self, request: Request) -> Response:
         for meeting in self._rendezvous:
             with self.lock:
-                joins = meeting.left > 0 and meeting.method == request.method and meeting.path.search(request.path)
+                joins = (
+                    meeting.left > 0
+                    and meeting.method == request.method
+                    and meeting.path.search(request.path)
+                )
                 if joins:
                     meeting.left -= 1
             if joins:
@@ -304,13 +360,22 @@ class GitHubFake(FakeService):
 
     def _search_limited(self) -> Response:
         reset = int(time.time() + self.search_window - (time.monotonic() - self._searches[0])) + 1
-        return Response(403, {"message": "API rate limit exceeded for user ID 1. If you reach out to GitHub Support "
-                              "for help, please include the request ID C6A2:3F9E:1B2C3D:1C2D3E:6740A1B2.",
-                              "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
-                              "status": "403"},
-                        {"x-ratelimit-limit": str(self.search_limit), "x-ratelimit-remaining": "0",
-                         "x-ratelimit-used": str(self.search_limit), "x-ratelimit-reset": str(reset),
-                         "x-ratelimit-resource": "search"})
+        return Response(
+            403,
+            {
+                "message": "API rate limit exceeded for user ID 1. If you reach out to GitHub Support "
+                "for help, please include the request ID C6A2:3F9E:1B2C3D:1C2D3E:6740A1B2.",
+                "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
+                "status": "403",
+            },
+            {
+                "x-ratelimit-limit": str(self.search_limit),
+                "x-ratelimit-remaining": "0",
+                "x-ratelimit-used": str(self.search_limit),
+                "x-ratelimit-reset": str(reset),
+                "x-ratelimit-resource": "search",
+            },
+        )
 
     def _rate_headers(self, response: Response, search: bool) -> None:
         if search:
@@ -329,9 +394,19 @@ class GitHubFake(FakeService):
             response.headers.setdefault(key, value)
 
     def error_body(self, status: int) -> Any:
-        messages = {500: "Server Error", 502: "Server Error", 503: "Service Unavailable", 404: "Not Found",
-                    403: "Forbidden", 401: "Bad credentials"}
-        return {"message": messages.get(status, f"HTTP {status}"), "documentation_url": DOCS, "status": str(status)}
+        messages = {
+            500: "Server Error",
+            502: "Server Error",
+            503: "Service Unavailable",
+            404: "Not Found",
+            403: "Forbidden",
+            401: "Bad credentials",
+        }
+        return {
+            "message": messages.get(status, f"HTTP {status}"),
+            "documentation_url": DOCS,
+            "status": str(status),
+        }
 
     def _not_found(self) -> Response:
         return Response(404, {"message": "Not Found", "documentation_url": DOCS, "status": "404"})
@@ -344,20 +419,40 @@ class GitHubFake(FakeService):
         try:
             data = json.loads(request.body or b"null")
         except ValueError:
-            return Response(400, {"message": "Problems parsing JSON", "documentation_url": DOCS, "status": "400"})
+            return Response(
+                400, {"message": "Problems parsing JSON", "documentation_url": DOCS, "status": "400"}
+            )
         errors = schema_errors(request_validator(path, method), data)
         if errors:
-            return Response(422, {"message": "Invalid request.\n\n" + "\n".join(errors),
-                                  "documentation_url": DOCS, "status": "422"})
+            return Response(
+                422,
+                {
+                    "message": "Invalid request.\n\n" + "\n".join(errors),
+                    "documentation_url": DOCS,
+                    "status": "422",
+                },
+            )
         return None
 
     @staticmethod
     def _failed(*errors: dict[str, Any]) -> Response:
-        return Response(422, {"message": "Validation Failed", "errors": list(errors),
-                              "documentation_url": DOCS, "status": "422"})
+        return Response(
+            422,
+            {
+                "message": "Validation Failed",
+                "errors": list(errors),
+                "documentation_url": DOCS,
+                "status": "422",
+            },
+        )
 
-    def _page(self, request: Request, items: list[Any], link_path: str, wrap: Callable[[list[Any]], Any] | None = None
-              ) -> Response:
+    def _page(
+        self,
+        request: Request,
+        items: list[Any],
+        link_path: str,
+        wrap: Callable[[list[Any]], Any] | None = None,
+    ) -> Response:
         """One page of `items` with GitHub's Link header (first/prev/next/last) pointing at `link_path`."""
         try:
             per_page = min(100, max(1, int(request.arg("per_page", "30") or 30)))
@@ -365,7 +460,7 @@ class GitHubFake(FakeService):
         except ValueError:
             return self._failed({"resource": "Search", "field": "per_page", "code": "invalid"})
         last = max(1, -(-len(items) // per_page))
-        chunk = items[(page - 1) * per_page: page * per_page]
+        chunk = items[(page - 1) * per_page : page * per_page]
         query = {k: v[-1] for k, v in request.query.items() if k != "page"}
         base = f"http://{request.headers.get('host', '127.0.0.1')}{link_path}"
         links = []
@@ -375,22 +470,38 @@ class GitHubFake(FakeService):
         headers = {"Link": ", ".join(links)} if links else {}
         return Response(200, wrap(chunk) if wrap else chunk, headers)
 
-    # ---- JSON shapes ------------------------------------------------------------------------------------------
+    # ---- JSON shapes --------------------------------------------------------------------------------------
 
     def _label_json(self, label: FakeLabel) -> dict[str, Any]:
-        return {"id": label.id, "node_id": f"LA_kwDO{label.id}", "url": f"{API}/repos/{self.full_name}/labels/{label.name}",
-                "name": label.name, "color": label.color, "default": False, "description": label.description}
+        return {
+            "id": label.id,
+            "node_id": f"LA_kwDO{label.id}",
+            "url": f"{API}/repos/{self.full_name}/labels/{label.name}",
+            "name": label.name,
+            "color": label.color,
+            "default": False,
+            "description": label.description,
+        }
 
     def _milestone_json(self, m: FakeMilestone) -> dict[str, Any]:
         url = f"{API}/repos/{self.full_name}/milestones/{m.number}"
         inside = [i for i in self.issues.values() if i.milestone == m.number]
         return {
-            "url": url, "html_url": f"{WEB}/{self.full_name}/milestone/{m.number}", "labels_url": f"{url}/labels",
-            "id": m.id, "node_id": f"MI_kwDO{m.id}", "number": m.number, "state": m.state, "title": m.title,
-            "description": m.description, "creator": _user(self.viewer, 1),
+            "url": url,
+            "html_url": f"{WEB}/{self.full_name}/milestone/{m.number}",
+            "labels_url": f"{url}/labels",
+            "id": m.id,
+            "node_id": f"MI_kwDO{m.id}",
+            "number": m.number,
+            "state": m.state,
+            "title": m.title,
+            "description": m.description,
+            "creator": _user(self.viewer, 1),
             "open_issues": sum(1 for i in inside if i.state == "open"),
             "closed_issues": sum(1 for i in inside if i.state == "closed"),
-            "created_at": _stamp(m.created_at), "updated_at": _stamp(m.created_at), "closed_at": None,
+            "created_at": _stamp(m.created_at),
+            "updated_at": _stamp(m.created_at),
+            "closed_at": None,
             "due_on": m.due_on,
         }
 
@@ -401,46 +512,92 @@ class GitHubFake(FakeService):
         url = f"{API}/repos/{self.full_name}/issues/{issue.number}"
         users = [_user(login, self._uid(login)) for login in issue.assignees]
         data: dict[str, Any] = {
-            "url": url, "repository_url": f"{API}/repos/{self.full_name}", "labels_url": f"{url}/labels{{/name}}",
-            "comments_url": f"{url}/comments", "events_url": f"{url}/events",
+            "url": url,
+            "repository_url": f"{API}/repos/{self.full_name}",
+            "labels_url": f"{url}/labels{{/name}}",
+            "comments_url": f"{url}/comments",
+            "events_url": f"{url}/events",
             "html_url": f"{WEB}/{self.full_name}/{'pull' if issue.pull_request else 'issues'}/{issue.number}",
-            "id": issue.id, "node_id": f"I_kwDOBFQLEc{issue.id}", "number": issue.number, "title": issue.title,
+            "id": issue.id,
+            "node_id": f"I_kwDOBFQLEc{issue.id}",
+            "number": issue.number,
+            "title": issue.title,
             "user": _user(issue.author, self._uid(issue.author)),
             "labels": [self._label_json(self.labels[n.casefold()]) for n in issue.labels],
-            "state": issue.state, "locked": False, "assignee": users[0] if users else None, "assignees": users,
+            "state": issue.state,
+            "locked": False,
+            "assignee": users[0] if users else None,
+            "assignees": users,
             "milestone": self._milestone_json(self.milestones[issue.milestone]) if issue.milestone else None,
-            "comments": issue.comments, "created_at": _stamp(issue.created_at), "updated_at": _stamp(issue.updated_at),
-            "closed_at": _stamp(issue.closed_at) if issue.closed_at else None, "author_association": "MEMBER",
-            "active_lock_reason": None, "body": issue.body, "state_reason": issue.state_reason,
+            "comments": issue.comments,
+            "created_at": _stamp(issue.created_at),
+            "updated_at": _stamp(issue.updated_at),
+            "closed_at": _stamp(issue.closed_at) if issue.closed_at else None,
+            "author_association": "MEMBER",
+            "active_lock_reason": None,
+            "body": issue.body,
+            "state_reason": issue.state_reason,
             "closed_by": _user(issue.closed_by, self._uid(issue.closed_by)) if issue.closed_by else None,
-            "timeline_url": f"{url}/timeline", "performed_via_github_app": None,
-            "reactions": {"url": f"{url}/reactions", "total_count": 0, "+1": 0, "-1": 0, "laugh": 0, "hooray": 0,
-                          "confused": 0, "heart": 0, "rocket": 0, "eyes": 0},
+            "timeline_url": f"{url}/timeline",
+            "performed_via_github_app": None,
+            "reactions": {
+                "url": f"{url}/reactions",
+                "total_count": 0,
+                "+1": 0,
+                "-1": 0,
+                "laugh": 0,
+                "hooray": 0,
+                "confused": 0,
+                "heart": 0,
+                "rocket": 0,
+                "eyes": 0,
+            },
         }
         if issue.pull_request:
             pulls = f"{API}/repos/{self.full_name}/pulls/{issue.number}"
-            data["pull_request"] = {"url": pulls, "html_url": data["html_url"], "diff_url": data["html_url"] + ".diff",
-                                    "patch_url": data["html_url"] + ".patch", "merged_at": None}
+            data["pull_request"] = {
+                "url": pulls,
+                "html_url": data["html_url"],
+                "diff_url": data["html_url"] + ".diff",
+                "patch_url": data["html_url"] + ".patch",
+                "merged_at": None,
+            }
         return data
 
-    # ---- repository -----------------------------------------------------------------------------------------
+    # ---- repository ---------------------------------------------------------------------------------------
 
     @route("GET", r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)")
     def get_repo(self, request: Request, owner: str, repo: str) -> Response:
         if not self._ours(owner, repo):
             return self._not_found()
-        data = json.loads(json.dumps(spec()["components"]["examples"]["full-repository-default-response"]["value"]))
-        data.update({"id": self.repo_id, "name": self.name, "full_name": self.full_name,
-                     "html_url": f"{WEB}/{self.full_name}", "url": f"{API}/repos/{self.full_name}",
-                     "has_issues": self.has_issues, "private": True, "language": "Python",
-                     "permissions": {"admin": False, "maintain": False, "push": self.push, "triage": self.push,
-                                     "pull": True}})
+        data = json.loads(
+            json.dumps(spec()["components"]["examples"]["full-repository-default-response"]["value"])
+        )
+        data.update(
+            {
+                "id": self.repo_id,
+                "name": self.name,
+                "full_name": self.full_name,
+                "html_url": f"{WEB}/{self.full_name}",
+                "url": f"{API}/repos/{self.full_name}",
+                "has_issues": self.has_issues,
+                "private": True,
+                "language": "Python",
+                "permissions": {
+                    "admin": False,
+                    "maintain": False,
+                    "push": self.push,
+                    "triage": self.push,
+                    "pull": True,
+                },
+            }
+        )
         data["owner"] = _user(self.owner, 1)
         for key in ("source", "parent", "template_repository", "organization"):  # ours is no fork
             data.pop(key, None)
         return Response(200, data)
 
-    # ---- issues ---------------------------------------------------------------------------------------------
+    # ---- issues -------------------------------------------------------------------------------------------
 
     def _new_issue(self, body: dict[str, Any], author: str) -> FakeIssue:
         now = self.now()
@@ -451,9 +608,19 @@ class GitHubFake(FakeService):
             if name.casefold() not in self.labels:  # GitHub makes a label it has not seen
                 self.labels[name.casefold()] = FakeLabel(next(self._ids), name, "ededed", None)
             labels.append(self.labels[name.casefold()].name)
-        issue = FakeIssue(number, next(self._ids), str(body["title"]), body.get("body"), list(dict.fromkeys(labels)),
-                          list(body.get("assignees") or []), body.get("milestone"), author, now, now,
-                          time.monotonic())
+        issue = FakeIssue(
+            number,
+            next(self._ids),
+            str(body["title"]),
+            body.get("body"),
+            list(dict.fromkeys(labels)),
+            list(body.get("assignees") or []),
+            body.get("milestone"),
+            author,
+            now,
+            now,
+            time.monotonic(),
+        )
         self.issues[number] = issue
         return issue
 
@@ -462,8 +629,10 @@ class GitHubFake(FakeService):
         if not self._ours(owner, repo):
             return self._not_found()
         if not self.has_issues:
-            return Response(410, {"message": "Issues are disabled for this repo", "documentation_url": DOCS,
-                                  "status": "410"})
+            return Response(
+                410,
+                {"message": "Issues are disabled for this repo", "documentation_url": DOCS, "status": "410"},
+            )
         invalid = self._invalid(request, "/repos/{owner}/{repo}/issues", "post")
         if invalid:
             return invalid
@@ -472,19 +641,37 @@ class GitHubFake(FakeService):
         if not title.strip():
             return self._failed({"resource": "Issue", "code": "missing_field", "field": "title"})
         if len(title) > 256:
-            return self._failed({"resource": "Issue", "code": "custom", "field": "title",
-                                 "message": "title is too long (maximum is 256 characters)"})
+            return self._failed(
+                {
+                    "resource": "Issue",
+                    "code": "custom",
+                    "field": "title",
+                    "message": "title is too long (maximum is 256 characters)",
+                }
+            )
         if len(body.get("body") or "") > 65536:
-            return self._failed({"resource": "Issue", "code": "custom", "field": "body",
-                                 "message": "body is too long (maximum is 65536 characters)"})
+            return self._failed(
+                {
+                    "resource": "Issue",
+                    "code": "custom",
+                    "field": "body",
+                    "message": "body is too long (maximum is 65536 characters)",
+                }
+            )
         if not self.push:  # silently dropped for users without push access
-            body = {k: v for k, v in body.items() if k not in ("labels", "assignees", "assignee", "milestone")}
+            body = {
+                k: v for k, v in body.items() if k not in ("labels", "assignees", "assignee", "milestone")
+            }
         for login in body.get("assignees") or []:
             if login.casefold() not in (c.casefold() for c in self.collaborators):
-                return self._failed({"value": login, "resource": "Issue", "field": "assignees", "code": "invalid"})
+                return self._failed(
+                    {"value": login, "resource": "Issue", "field": "assignees", "code": "invalid"}
+                )
         milestone = body.get("milestone")
         if milestone is not None and (not isinstance(milestone, int) or milestone not in self.milestones):
-            return self._failed({"value": milestone, "resource": "Issue", "field": "milestone", "code": "invalid"})
+            return self._failed(
+                {"value": milestone, "resource": "Issue", "field": "milestone", "code": "invalid"}
+            )
         issue = self._new_issue(body, self.viewer)
         if self.on_create is not None:
             self.on_create(issue)
@@ -516,17 +703,26 @@ class GitHubFake(FakeService):
                 if reason == "duplicate":
                     target = [i for i in self.issues.values() if i.id == body.get("duplicate_issue_id")]
                     if not target or target[0].number == issue.number:
-                        return self._failed({"resource": "Issue", "field": "duplicate_issue_id", "code": "invalid"})
+                        return self._failed(
+                            {"resource": "Issue", "field": "duplicate_issue_id", "code": "invalid"}
+                        )
                     issue.duplicate_of = target[0].number
                 issue.state, issue.state_reason = "closed", reason
                 issue.closed_at, issue.closed_by = self.now(), self.viewer
             else:
-                issue.state, issue.state_reason, issue.closed_at, issue.closed_by = "open", "reopened", None, None
+                issue.state, issue.state_reason, issue.closed_at, issue.closed_by = (
+                    "open",
+                    "reopened",
+                    None,
+                    None,
+                )
         for key in ("title", "body"):
             if key in body:
                 setattr(issue, key, body[key])
         if "labels" in body:
-            issue.labels = [self._new_label_name(n if isinstance(n, str) else n["name"]) for n in body["labels"]]
+            issue.labels = [
+                self._new_label_name(n if isinstance(n, str) else n["name"]) for n in body["labels"]
+            ]
         issue.updated_at = self.now()
         return Response(200, self._issue_json(issue))
 
@@ -546,18 +742,22 @@ class GitHubFake(FakeService):
         except ValueError:
             return self._failed({"resource": "Issue", "field": "since", "code": "invalid"})
         found = [
-            i for i in self.issues.values()
+            i
+            for i in self.issues.values()
             if (state == "all" or i.state == state)
             and all(w in (n.casefold() for n in i.labels) for w in wanted)
             and (since is None or i.updated_at.replace(microsecond=0) >= since)
         ]
         sort = request.arg("sort", "created")
         key: Callable[[FakeIssue], Any] = {
-            "created": lambda i: (i.created_at, i.number), "updated": lambda i: (i.updated_at, i.number),
+            "created": lambda i: (i.created_at, i.number),
+            "updated": lambda i: (i.updated_at, i.number),
             "comments": lambda i: (i.comments, i.number),
         }.get(sort or "created", lambda i: i.number)
         found.sort(key=key, reverse=request.arg("direction", "desc") != "asc")
-        return self._page(request, [self._issue_json(i) for i in found], f"/repositories/{self.repo_id}/issues")
+        return self._page(
+            request, [self._issue_json(i) for i in found], f"/repositories/{self.repo_id}/issues"
+        )
 
     @route("GET", r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/issues")
     def list_issues(self, request: Request, owner: str, repo: str) -> Response:
@@ -573,8 +773,11 @@ class GitHubFake(FakeService):
     def list_labels(self, request: Request, owner: str, repo: str) -> Response:
         if not self._ours(owner, repo):
             return self._not_found()
-        return self._page(request, [self._label_json(lb) for lb in self.labels.values()],
-                          f"/repositories/{self.repo_id}/labels")
+        return self._page(
+            request,
+            [self._label_json(lb) for lb in self.labels.values()],
+            f"/repositories/{self.repo_id}/labels",
+        )
 
     @route("POST", r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/labels")
     def create_label(self, request: Request, owner: str, repo: str) -> Response:
@@ -588,14 +791,26 @@ class GitHubFake(FakeService):
         if name.casefold() in self.labels:
             return self._failed({"resource": "Label", "code": "already_exists", "field": "name"})
         if len(name) > 50:
-            return self._failed({"resource": "Label", "code": "custom", "field": "name",
-                                 "message": "name is too long (maximum is 50 characters)"})
+            return self._failed(
+                {
+                    "resource": "Label",
+                    "code": "custom",
+                    "field": "name",
+                    "message": "name is too long (maximum is 50 characters)",
+                }
+            )
         color = str(body.get("color") or "ededed")
         if not re.fullmatch(r"[0-9a-fA-F]{6}", color):
             return self._failed({"resource": "Label", "code": "invalid", "field": "color"})
         if len(body.get("description") or "") > 100:
-            return self._failed({"resource": "Label", "code": "custom", "field": "description",
-                                 "message": "description is too long (maximum is 100 characters)"})
+            return self._failed(
+                {
+                    "resource": "Label",
+                    "code": "custom",
+                    "field": "description",
+                    "message": "description is too long (maximum is 100 characters)",
+                }
+            )
         label = FakeLabel(next(self._ids), name, color.lower(), body.get("description"))
         self.labels[name.casefold()] = label
         return Response(201, self._label_json(label))
@@ -622,8 +837,15 @@ class GitHubFake(FakeService):
         if due_on is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", due_on):
             return self._failed({"resource": "Milestone", "code": "invalid", "field": "due_on"})
         number = max([*self.milestones, 0]) + 1
-        milestone = FakeMilestone(number, next(self._ids), body["title"], body.get("description"), due_on,
-                                  body.get("state", "open"), self.now())
+        milestone = FakeMilestone(
+            number,
+            next(self._ids),
+            body["title"],
+            body.get("description"),
+            due_on,
+            body.get("state", "open"),
+            self.now(),
+        )
         self.milestones[number] = milestone
         return Response(201, self._milestone_json(milestone))
 
@@ -633,28 +855,51 @@ class GitHubFake(FakeService):
             return Response(204)
         return self._not_found()
 
-    # ---- search ---------------------------------------------------------------------------------------------
+    # ---- search -------------------------------------------------------------------------------------------
 
     @route("GET", r"/search/issues")
     def search_issues(self, request: Request) -> Response:
         query = request.arg("q") or ""
         if len(query) > 256:
-            return self._failed({"message": "The search is longer than 256 characters.", "resource": "Search",
-                                 "field": "q", "code": "invalid"})
+            return self._failed(
+                {
+                    "message": "The search is longer than 256 characters.",
+                    "resource": "Search",
+                    "field": "q",
+                    "code": "invalid",
+                }
+            )
         try:
             terms = shlex.split(query)
         except ValueError:
             terms = query.split()
         kinds = {t.split(":", 1)[1] for t in terms if t.startswith(("is:", "type:"))}
         if not kinds & {"issue", "pr", "pull-request"}:
-            return self._failed({"message": "Query must include 'is:issue' or 'is:pull-request'",
-                                 "resource": "Search", "field": "q", "code": "invalid"})
+            return self._failed(
+                {
+                    "message": "Query must include 'is:issue' or 'is:pull-request'",
+                    "resource": "Search",
+                    "field": "q",
+                    "code": "invalid",
+                }
+            )
         now = time.monotonic()
-        found = [self._issue_json(i) | {"score": 1.0} for i in sorted(self.issues.values(), key=lambda i: -i.number)
-                 if now - i.created_mono >= self.search_lag and self._matches(i, terms)]
-        return self._page(request, found, "/search/issues",
-                          lambda items: {"total_count": len(found), "incomplete_results": False,
-                                         "search_type": "lexical", "items": items})
+        found = [
+            self._issue_json(i) | {"score": 1.0}
+            for i in sorted(self.issues.values(), key=lambda i: -i.number)
+            if now - i.created_mono >= self.search_lag and self._matches(i, terms)
+        ]
+        return self._page(
+            request,
+            found,
+            "/search/issues",
+            lambda items: {
+                "total_count": len(found),
+                "incomplete_results": False,
+                "search_type": "lexical",
+                "items": items,
+            },
+        )
 
     def _matches(self, issue: FakeIssue, terms: list[str]) -> bool:
         text = f"{issue.title}\n{issue.body or ''}".casefold()
@@ -681,8 +926,12 @@ class GitHubFake(FakeService):
 
 
 def github_api(base: str, token: str = TOKEN, *, attempts: int = 5) -> GitHubApi:
-    return GitHubApi(token, api_url=base, policy=RetryPolicy(attempts=attempts, base=0.01, max_wait=2.0),
-                     write_interval=0.0)
+    return GitHubApi(
+        token,
+        api_url=base,
+        policy=RetryPolicy(attempts=attempts, base=0.01, max_wait=2.0),
+        write_interval=0.0,
+    )
 
 
 class GitHubHarness:

@@ -39,10 +39,14 @@ def test_the_image_is_slim_python_311_running_postmortem_as_non_root() -> None:
 
 
 def test_the_build_context_holds_what_the_image_copies() -> None:
-    allowed = {line[1:].rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()
-               if line.startswith("!")}
-    copied = {part for line in instructions("COPY") if not line.startswith("--from")
-              for part in line.split()[:-1]}
+    allowed = {
+        line[1:].rstrip("/")
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    }
+    copied = {
+        part for line in instructions("COPY") if not line.startswith("--from") for part in line.split()[:-1]
+    }
     assert copied <= allowed and all((ROOT / path).exists() for path in copied)
 
 
@@ -52,8 +56,10 @@ def test_the_cronjob_never_overlaps_and_runs_sync() -> None:
     assert re.fullmatch(r"[\d*/,-]+( [\d*/,-]+){4}", cron["spec"]["schedule"])
     pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     [container] = pod["containers"]
-    assert container["args"][-2:] == ["sync", "--json"] and container["args"][:2] == ["--config",
-                                                                                    "/config/postmortem.toml"]
+    assert container["args"][-2:] == ["sync", "--json"] and container["args"][:2] == [
+        "--config",
+        "/config/postmortem.toml",
+    ]
     assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == 10001
     assert pod["restartPolicy"] == "Never"
 
@@ -64,8 +70,10 @@ def test_config_from_a_configmap_and_secrets_from_a_secret_as_env() -> None:
     volumes = {v["name"]: v for v in pod["volumes"]}
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     assert volumes[mounts["/config"]]["configMap"]["name"] == manifest("ConfigMap")["metadata"]["name"]
-    assert volumes[mounts["/data"]]["persistentVolumeClaim"]["claimName"] == \
-        manifest("PersistentVolumeClaim")["metadata"]["name"]
+    assert (
+        volumes[mounts["/data"]]["persistentVolumeClaim"]["claimName"]
+        == manifest("PersistentVolumeClaim")["metadata"]["name"]
+    )
     assert [e["secretRef"]["name"] for e in container["envFrom"]] == ["postmortem-secrets"]
     assert "Secret" not in {m["kind"] for m in MANIFESTS}  # never committed
 

@@ -32,13 +32,18 @@ def api(base: str) -> GitHubApi:
     return github_api(base)
 
 
-# ---- Link headers and the pagination state machine ------------------------------------------------------------
+# ---- Link headers and the pagination state machine -------------------------------------------------------
+
 
 def test_link_header_targets() -> None:
-    header = ('<https://api.github.com/repositories/1/issues?page=2>; rel="next", '
-              '<https://api.github.com/repositories/1/issues?page=5>; rel="last"')
-    assert link_targets(header) == {"next": "https://api.github.com/repositories/1/issues?page=2",
-                                    "last": "https://api.github.com/repositories/1/issues?page=5"}
+    header = (
+        '<https://api.github.com/repositories/1/issues?page=2>; rel="next", '
+        '<https://api.github.com/repositories/1/issues?page=5>; rel="last"'
+    )
+    assert link_targets(header) == {
+        "next": "https://api.github.com/repositories/1/issues?page=2",
+        "last": "https://api.github.com/repositories/1/issues?page=5",
+    }
     assert link_targets('<https://x/a?b=1,2>; rel=next; title="x, y"') == {"next": "https://x/a?b=1,2"}
     assert link_targets('<https://x/2>; rel="prev next"')["next"] == "https://x/2"
     assert link_targets(None) == {} and link_targets("") == {}
@@ -74,12 +79,14 @@ def test_every_page_is_read_through_the_repositories_link(fake: GitHubFake, api:
 def test_search_pages_take_the_items(fake: GitHubFake, api: GitHubApi) -> None:
     for n in range(3):
         fake._new_issue({"title": f"t{n}", "labels": ["pmai-0000000000a1"]}, "ops-bot")
-    found = list(api.paginate("/search/issues", {"q": f"repo:{REPO} is:issue label:pmai-0000000000a1"},
-                              key="items"))
+    found = list(
+        api.paginate("/search/issues", {"q": f"repo:{REPO} is:issue label:pmai-0000000000a1"}, key="items")
+    )
     assert sorted(i["number"] for i in found) == [1, 2, 3]
 
 
-# ---- errors -----------------------------------------------------------------------------------------------------
+# ---- errors ----------------------------------------------------------------------------------------------
+
 
 def test_bad_credentials_are_an_auth_error_without_the_token(base: str) -> None:
     api = github_api(base, token="ghp_WrongTokenWrongTokenWrongToken0123")
@@ -90,8 +97,14 @@ def test_bad_credentials_are_an_auth_error_without_the_token(base: str) -> None:
 
 
 def test_a_permission_refusal_is_an_auth_error_not_retried(fake: GitHubFake, api: GitHubApi) -> None:
-    fake.fail_next(403, body={"message": "Resource not accessible by personal access token",
-                              "documentation_url": "https://docs.github.com/rest", "status": "403"})
+    fake.fail_next(
+        403,
+        body={
+            "message": "Resource not accessible by personal access token",
+            "documentation_url": "https://docs.github.com/rest",
+            "status": "403",
+        },
+    )
     with pytest.raises(AuthError, match="Resource not accessible"):
         api.get(f"/repos/{REPO}")
     assert len(fake.calls()) == 1
@@ -108,8 +121,9 @@ def test_a_secondary_rate_limit_is_waited_out_and_retried(fake: GitHubFake, base
 
 def test_a_secondary_limit_without_retry_after_waits_a_minute(fake: GitHubFake, base: str) -> None:
     waits: list[float] = []
-    api = GitHubApi(TOKEN, api_url=base, policy=RetryPolicy(base=0.01, max_wait=60, sleep=waits.append),
-                    write_interval=0)
+    api = GitHubApi(
+        TOKEN, api_url=base, policy=RetryPolicy(base=0.01, max_wait=60, sleep=waits.append), write_interval=0
+    )
     fake.secondary_limit(retry_after=None)
     api.get(f"/repos/{REPO}")
     assert waits == [60.0]
@@ -127,8 +141,11 @@ def test_an_exhausted_search_quota_waits_for_its_reset(base: str) -> None:
 
 def test_a_primary_limit_resetting_later_than_we_wait_is_a_clear_failure(fake: GitHubFake, base: str) -> None:
     api = GitHubApi(TOKEN, api_url=base, policy=RetryPolicy(base=0.01, max_wait=2.0), write_interval=0)
-    fake.fail_next(403, headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": "4102444800"},
-                   body={"message": "API rate limit exceeded for user ID 1.", "status": "403"})
+    fake.fail_next(
+        403,
+        headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": "4102444800"},
+        body={"message": "API rate limit exceeded for user ID 1.", "status": "403"},
+    )
     with pytest.raises(ServiceError, match="resets at") as caught:
         api.get(f"/repos/{REPO}")
     assert not caught.value.retriable and len(fake.calls()) == 1
@@ -161,7 +178,8 @@ def test_a_body_outside_the_schema_is_refused_with_githubs_422(fake: GitHubFake,
     assert fake.issues == {}
 
 
-# ---- writes -----------------------------------------------------------------------------------------------------
+# ---- writes ----------------------------------------------------------------------------------------------
+
 
 def test_a_create_is_sent_once_even_when_its_answer_is_lost(fake: GitHubFake, api: GitHubApi) -> None:
     fake.fail_next(500, method="POST", after=True)
@@ -171,7 +189,9 @@ def test_a_create_is_sent_once_even_when_its_answer_is_lost(fake: GitHubFake, ap
     assert len(fake.calls("POST")) == 1 and [i.title for i in fake.issues.values()] == ["once"]
 
 
-def test_unique_creates_are_retried_and_already_exists_is_not_an_error(fake: GitHubFake, api: GitHubApi) -> None:
+def test_unique_creates_are_retried_and_already_exists_is_not_an_error(
+    fake: GitHubFake, api: GitHubApi
+) -> None:
     body = {"name": "postmortem", "color": "b60205", "description": "x"}
     fake.fail_next(502, method="POST", after=True)  # made, answer lost: the retry is told it exists
     assert api.create_unique(f"/repos/{REPO}/labels", body) is None
@@ -187,8 +207,13 @@ def test_writes_are_paced_reads_are_not(base: str) -> None:
         waits.append(seconds)
         now[0] += seconds
 
-    api = GitHubApi(TOKEN, api_url=base, policy=RetryPolicy(base=0.01, sleep=sleep), write_interval=1.0,
-                    clock=lambda: now[0])
+    api = GitHubApi(
+        TOKEN,
+        api_url=base,
+        policy=RetryPolicy(base=0.01, sleep=sleep),
+        write_interval=1.0,
+        clock=lambda: now[0],
+    )
     api.create_unique(f"/repos/{REPO}/labels", {"name": "a"})
     api.get(f"/repos/{REPO}")
     now[0] += 0.25

@@ -31,11 +31,13 @@ from tests.fakes.github import (
 )
 from tests.fakes.server import serve
 
-PEOPLE = Directory([
-    DirectoryEntry("Dana Kim", "dana@acme.test", ("dkim",), (("github", "dana-k"),)),
-    DirectoryEntry("Lee Park", "lee@acme.test"),  # no GitHub login
-    DirectoryEntry("Sam Ode", "sam@acme.test", (), (("github", "sam-o"),)),  # a login without repo access
-])
+PEOPLE = Directory(
+    [
+        DirectoryEntry("Dana Kim", "dana@acme.test", ("dkim",), (("github", "dana-k"),)),
+        DirectoryEntry("Lee Park", "lee@acme.test"),  # no GitHub login
+        DirectoryEntry("Sam Ode", "sam@acme.test", (), (("github", "sam-o"),)),  # a login without repo access
+    ]
+)
 ISSUES = f"/repos/{REPO}/issues"
 
 
@@ -69,7 +71,8 @@ def lookups(fake: GitHubFake, key: str) -> int:
     return len([r for r in fake.calls("GET", f"^{ISSUES}$") if r.arg("labels") == key])
 
 
-# ---- finding ------------------------------------------------------------------------------------------------
+# ---- finding ---------------------------------------------------------------------------------------------
+
 
 def test_search_lag_never_hides_an_issue(base: str, fake: GitHubFake) -> None:
     fake.search_lag = 3600.0  # nothing is indexed yet
@@ -89,8 +92,11 @@ def test_search_alone_answers_for_settled_issues(base: str, fake: GitHubFake) ->
     assert set(found) == {ALERT.item_key, RUNBOOK.item_key}
     paths = [(r.path, r.arg("labels")) for r in fake.requests[before:]]
     # One search for all three, the repository check, and a list call only for the key search did not find.
-    assert paths == [(f"/repos/{REPO}", None), ("/search/issues", None),
-                     (ISSUES, request("never ticketed").item_key)]
+    assert paths == [
+        (f"/repos/{REPO}", None),
+        ("/search/issues", None),
+        (ISSUES, request("never ticketed").item_key),
+    ]
 
 
 def test_fresh_search_results_are_confirmed_by_the_consistent_list(base: str, fake: GitHubFake) -> None:
@@ -100,7 +106,9 @@ def test_fresh_search_results_are_confirmed_by_the_consistent_list(base: str, fa
 
 
 @pytest.mark.parametrize("fault", ["quota", "secondary", "server"])
-def test_a_failing_search_falls_back_to_the_list_without_waiting(base: str, fake: GitHubFake, fault: str) -> None:
+def test_a_failing_search_falls_back_to_the_list_without_waiting(
+    base: str, fake: GitHubFake, fault: str
+) -> None:
     created(make(base).create([ALERT]))
     if fault == "quota":
         fake.search_limit = 0
@@ -129,7 +137,8 @@ def test_pull_requests_are_never_tickets(base: str, fake: GitHubFake, tracker: G
     assert tracker.get([f"#{number}"]) == {}
 
 
-# ---- creating ----------------------------------------------------------------------------------------------
+# ---- creating --------------------------------------------------------------------------------------------
+
 
 def test_a_500_after_the_create_committed_makes_no_second_issue(base: str, fake: GitHubFake) -> None:
     fake.search_lag = 3600.0
@@ -199,7 +208,9 @@ def test_two_racing_runners_converge_on_the_older_issue(base: str, fake: GitHubF
     assert patch == {"state": "closed", "state_reason": "duplicate", "duplicate_issue_id": first.id}
 
 
-def test_a_duplicate_left_open_by_a_crash_never_wins(base: str, fake: GitHubFake, tracker: GitHubTracker) -> None:
+def test_a_duplicate_left_open_by_a_crash_never_wins(
+    base: str, fake: GitHubFake, tracker: GitHubTracker
+) -> None:
     body = {"title": ALERT.title, "body": issue_body(ALERT), "labels": ["postmortem", ALERT.item_key]}
     fake._new_issue(body, "ops-bot")
     fake._new_issue(body, "ops-bot")
@@ -208,10 +219,16 @@ def test_a_duplicate_left_open_by_a_crash_never_wins(base: str, fake: GitHubFake
     assert tracker.find([ALERT.item_key])[ALERT.item_key].key == f"{REPO}#2"
 
 
-def test_labels_are_made_once_and_reruns_make_nothing(base: str, fake: GitHubFake, tracker: GitHubTracker) -> None:
+def test_labels_are_made_once_and_reruns_make_nothing(
+    base: str, fake: GitHubFake, tracker: GitHubTracker
+) -> None:
     tickets = created(tracker.create([ALERT, RUNBOOK]))
     assert [c.json()["name"] for c in fake.calls("POST", "/labels$")] == [
-        "postmortem", "inc-2042", ALERT.item_key, RUNBOOK.item_key]
+        "postmortem",
+        "inc-2042",
+        ALERT.item_key,
+        RUNBOOK.item_key,
+    ]
     assert fake.labels["postmortem"].color == "b60205"
     before = len(fake.requests)
     again = created(make(base).create([ALERT, RUNBOOK]))
@@ -222,8 +239,11 @@ def test_labels_are_made_once_and_reruns_make_nothing(base: str, fake: GitHubFak
 def test_every_body_we_send_fits_githubs_schema(base: str, fake: GitHubFake) -> None:
     tracker = make(base, milestone_per_due_month=True)
     created(tracker.create([ALERT, replace(RUNBOOK, due=None, severity=None, incident_url=None)]))
-    operations = {ISSUES: "/repos/{owner}/{repo}/issues", f"/repos/{REPO}/labels": "/repos/{owner}/{repo}/labels",
-                  f"/repos/{REPO}/milestones": "/repos/{owner}/{repo}/milestones"}
+    operations = {
+        ISSUES: "/repos/{owner}/{repo}/issues",
+        f"/repos/{REPO}/labels": "/repos/{owner}/{repo}/labels",
+        f"/repos/{REPO}/milestones": "/repos/{owner}/{repo}/milestones",
+    }
     sent = fake.calls("POST")
     assert {r.path for r in sent} == set(operations)
     for call in sent:
@@ -246,9 +266,12 @@ def test_the_fakes_answers_fit_githubs_schemas(base: str, fake: GitHubFake, trac
         assert schema_errors(response_validator(path, "get", status), answer) == [], path
 
 
-# ---- owners -----------------------------------------------------------------------------------------------
+# ---- owners ----------------------------------------------------------------------------------------------
 
-def test_owners_resolve_through_the_directory_to_assignable_logins(tracker: GitHubTracker, fake: GitHubFake) -> None:
+
+def test_owners_resolve_through_the_directory_to_assignable_logins(
+    tracker: GitHubTracker, fake: GitHubFake
+) -> None:
     assert tracker.resolve_owner("Dana Kim") == "dana-k"
     assert tracker.resolve_owner("dana@acme.test") == "dana-k"
     assert tracker.resolve_owner("Dana Kim <dana@acme.test>") == "dana-k"
@@ -262,7 +285,7 @@ def test_owners_resolve_through_the_directory_to_assignable_logins(tracker: GitH
 
 def test_an_owner_without_a_login_is_refused_on_its_row(tracker: GitHubTracker, fake: GitHubFake) -> None:
     [failure] = tracker.create([replace(ALERT, owner="Lee Park")])
-    assert isinstance(failure, TicketFailure) and "github = \"login\"" in failure.message
+    assert isinstance(failure, TicketFailure) and 'github = "login"' in failure.message
     assert fake.issues == {}
 
 
@@ -275,16 +298,21 @@ def test_an_assignee_github_refuses_names_the_field_and_the_fix(base: str, fake:
     assert "assignees 'dana-k' (invalid)" in failure.message and "give them access" in failure.message
 
 
-# ---- reading back ------------------------------------------------------------------------------------------
+# ---- reading back ----------------------------------------------------------------------------------------
+
 
 def test_statuses_follow_state_and_state_reason(tracker: GitHubTracker, fake: GitHubFake) -> None:
-    tickets = created(tracker.create([request(f"Add an alert on queue depth for worker pool {n}")
-                                      for n in range(3)]))
+    tickets = created(
+        tracker.create([request(f"Add an alert on queue depth for worker pool {n}") for n in range(3)])
+    )
     fake.close_in_product(1)
     fake.close_in_product(2, "not_planned")
     got = tracker.get([t.key for t in tickets])
     assert [(got[t.key].status, got[t.key].done) for t in tickets] == [
-        ("Done", True), ("Not planned", True), ("Open", False)]
+        ("Done", True),
+        ("Not planned", True),
+        ("Open", False),
+    ]
 
 
 def test_get_takes_our_keys_in_any_spelling(tracker: GitHubTracker) -> None:
@@ -293,10 +321,14 @@ def test_get_takes_our_keys_in_any_spelling(tracker: GitHubTracker) -> None:
     assert set(got) == {"#1", "ACME/OPS#1"} and got["#1"].key == ticket.key
 
 
-def test_updated_since_is_one_paginated_list_call(base: str, fake: GitHubFake, tracker: GitHubTracker) -> None:
+def test_updated_since_is_one_paginated_list_call(
+    base: str, fake: GitHubFake, tracker: GitHubTracker
+) -> None:
     for n in range(120):
-        fake._new_issue({"title": f"t{n}", "body": issue_body(request(f"alert {n} on pool")),
-                         "labels": ["postmortem"]}, "ops-bot")
+        fake._new_issue(
+            {"title": f"t{n}", "body": issue_body(request(f"alert {n} on pool")), "labels": ["postmortem"]},
+            "ops-bot",
+        )
     fake._new_issue({"title": "unrelated", "labels": ["bug"]}, "ops-bot")
     before = len(fake.requests)
     cursor = datetime.now(UTC).replace(microsecond=900_000) - timedelta(seconds=5)
@@ -326,15 +358,20 @@ def test_the_marker_keeps_an_odd_doc_address_exact() -> None:
     assert ticket_of(issue, REPO).doc_url == odd.doc_url
 
 
-# ---- milestones ---------------------------------------------------------------------------------------------
+# ---- milestones ------------------------------------------------------------------------------------------
+
 
 def test_a_milestone_per_due_month(base: str, fake: GitHubFake) -> None:
     tracker = make(base, milestone_per_due_month=True)
-    january = [replace(request(f"Add a disk alert on db host {n}"), due=date(2027, 1, n + 1)) for n in range(2)]
+    january = [
+        replace(request(f"Add a disk alert on db host {n}"), due=date(2027, 1, n + 1)) for n in range(2)
+    ]
     created(tracker.create([*january, replace(RUNBOOK, due=date(2027, 2, 3))]))
     titles = {m.title: (m.due_on, m.number) for m in fake.milestones.values()}
-    assert titles == {"Postmortem actions due 2027-01": ("2027-01-31T23:59:59Z", 1),
-                      "Postmortem actions due 2027-02": ("2027-02-28T23:59:59Z", 2)}
+    assert titles == {
+        "Postmortem actions due 2027-01": ("2027-01-31T23:59:59Z", 1),
+        "Postmortem actions due 2027-02": ("2027-02-28T23:59:59Z", 2),
+    }
     assert [i.milestone for i in fake.issues.values()] == [1, 1, 2]
 
 
@@ -348,7 +385,8 @@ def test_a_milestone_made_by_another_runner_meanwhile_is_used(base: str, fake: G
     assert len(fake.calls("POST", "/milestones$")) == 2  # the second was told it already exists
 
 
-# ---- the repository and the token -------------------------------------------------------------------------
+# ---- the repository and the token ------------------------------------------------------------------------
+
 
 def test_a_token_without_write_access_stops_before_creating(base: str, fake: GitHubFake) -> None:
     fake.push = False
@@ -371,7 +409,8 @@ def test_issues_turned_off_is_a_clear_error(base: str, fake: GitHubFake) -> None
         make(base).updated_since(None)
 
 
-# ---- config -----------------------------------------------------------------------------------------------
+# ---- config ----------------------------------------------------------------------------------------------
+
 
 def config_file(tmp_path: Path, body: str) -> Path:
     path = tmp_path / "postmortem.toml"
@@ -381,24 +420,38 @@ def config_file(tmp_path: Path, body: str) -> Path:
 
 def test_the_config_builds_the_tracker(tmp_path: Path, base: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GH_TOKEN_FOR_TEST", TOKEN)
-    path = config_file(tmp_path, f'[github]\nrepo = "{REPO}"\ntoken = {{ env = "GH_TOKEN_FOR_TEST" }}\n'
-                                 f'api_url = "{base}"\nmilestone_per_due_month = true\nwrite_interval = "0s"\n')
+    path = config_file(
+        tmp_path,
+        f'[github]\nrepo = "{REPO}"\ntoken = {{ env = "GH_TOKEN_FOR_TEST" }}\n'
+        f'api_url = "{base}"\nmilestone_per_due_month = true\nwrite_interval = "0s"\n',
+    )
     tracker = ticket_tracker(load_config(str(path)))
     assert isinstance(tracker, GitHubTracker) and tracker.milestone_per_due_month
     assert tracker.api.write_interval == 0 and tracker.resolve_owner("Dana Kim") == "dana-k"
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ('token = { env = "GH_TOKEN_FOR_TEST" }\n', "repo is required"),
-    ('repo = "acme"\ntoken = { env = "GH_TOKEN_FOR_TEST" }\n', "is not 'owner/name'"),
-    ('repo = "acme/ops"\n', "token is required"),
-    ('repo = "acme/ops"\ntoken = "ghp_literal"\n', "secrets never go in the file"),
-    ('repo = "acme/ops"\ntoken = { env = "GH_UNSET_FOR_TEST" }\n', "GH_UNSET_FOR_TEST is not set"),
-    ('repo = "acme/ops"\ntoken = { env = "GH_TOKEN_FOR_TEST" }\napi_url = "api.github.com"\n', "not an http"),
-    ('repo = "acme/ops"\ntoken = { env = "GH_TOKEN_FOR_TEST" }\nwrite_interval = "soon"\n', "not a duration"),
-    ('repo = "acme/ops"\ntoken = { env = "GH_TOKEN_FOR_TEST" }\nlogins = {}\n', "unknown key 'logins'"),
-])
-def test_config_mistakes_are_clear(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('token = { env = "GH_TOKEN_FOR_TEST" }\n', "repo is required"),
+        ('repo = "acme"\ntoken = { env = "GH_TOKEN_FOR_TEST" }\n', "is not 'owner/name'"),
+        ('repo = "acme/ops"\n', "token is required"),
+        ('repo = "acme/ops"\ntoken = "ghp_literal"\n', "secrets never go in the file"),
+        ('repo = "acme/ops"\ntoken = { env = "GH_UNSET_FOR_TEST" }\n', "GH_UNSET_FOR_TEST is not set"),
+        (
+            'repo = "acme/ops"\ntoken = { env = "GH_TOKEN_FOR_TEST" }\napi_url = "api.github.com"\n',
+            "not an http",
+        ),
+        (
+            'repo = "acme/ops"\ntoken = { env = "GH_TOKEN_FOR_TEST" }\nwrite_interval = "soon"\n',
+            "not a duration",
+        ),
+        ('repo = "acme/ops"\ntoken = { env = "GH_TOKEN_FOR_TEST" }\nlogins = {}\n', "unknown key 'logins'"),
+    ],
+)
+def test_config_mistakes_are_clear(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str, message: str
+) -> None:
     monkeypatch.setenv("GH_TOKEN_FOR_TEST", TOKEN)
     monkeypatch.delenv("GH_UNSET_FOR_TEST", raising=False)
     with pytest.raises(ConfigError, match=message):

@@ -33,8 +33,10 @@ SECONDARY_LIMIT_WAIT: Final = 60.0
 
 _LINK: Final = re.compile(r'<([^>]*)>\s*((?:;\s*[\w-]+\s*=\s*(?:"[^"]*"|[^;,\s]*)\s*)*)')
 _REL: Final = re.compile(r'rel\s*=\s*(?:"([^"]*)"|([^;,\s]+))')
-_TOKEN_HINT: Final = ("check [github] token: a fine-grained token with Issues read and write on the repository, "
-                      "or a GitHub App installation token")
+_TOKEN_HINT: Final = (
+    "check [github] token: a fine-grained token with Issues read and write on the repository, "
+    "or a GitHub App installation token"
+)
 
 
 class ValidationFailed(ServiceError):
@@ -83,8 +85,11 @@ class Pages:
             return
         parts = urlsplit(following)
         if (parts.scheme, parts.netloc) != self.origin:
-            raise ServiceError(f"a pagination link leaves the API host ({parts.scheme}://{parts.netloc})",
-                               service=SERVICE, hint="check [github] api_url")
+            raise ServiceError(
+                f"a pagination link leaves the API host ({parts.scheme}://{parts.netloc})",
+                service=SERVICE,
+                hint="check [github] api_url",
+            )
         self.url = following
 
 
@@ -109,14 +114,16 @@ class GitHubApi:
         self._now = now
         self._last_write: float | None = None
         self.session = session or requests.Session()
-        self.session.headers.update({
-            "Authorization": f"Bearer {token}",
-            "Accept": "application/vnd.github+json",
-            "X-GitHub-Api-Version": API_VERSION,
-            "User-Agent": "ops-postmortem",
-        })
+        self.session.headers.update(
+            {
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/vnd.github+json",
+                "X-GitHub-Api-Version": API_VERSION,
+                "User-Agent": "ops-postmortem",
+            }
+        )
 
-    # ---- reads: retried ----------------------------------------------------------------------------
+    # ---- reads: retried -----------------------------------------------------------------------------------
 
     def get(self, path: str, params: Mapping[str, str | int] | None = None) -> Any:
         return self.policy.call(lambda: self._send("GET", self.base + path, params=params).json())
@@ -145,7 +152,9 @@ class GitHubApi:
             data = response.json()
             items = data.get(key, []) if key is not None and isinstance(data, dict) else data
             if not isinstance(items, list):
-                raise ServiceError(f"GET {path}: expected a list, got {type(items).__name__}", service=SERVICE)
+                raise ServiceError(
+                    f"GET {path}: expected a list, got {type(items).__name__}", service=SERVICE
+                )
             yield from items
             pages.advance(response.headers.get("Link"))
             query = None  # the next link carries every parameter
@@ -155,7 +164,7 @@ class GitHubApi:
             return self._send("GET", url, params=params)
         return self.policy.call(lambda: self._send("GET", url, params=params))
 
-    # ---- writes ------------------------------------------------------------------------------------
+    # ---- writes -------------------------------------------------------------------------------------------
 
     def create(self, path: str, body: Mapping[str, Any]) -> Any:
         """POST once. Never retried here: a lost response may hide a commit, so the caller looks up first."""
@@ -189,7 +198,7 @@ class GitHubApi:
         finally:
             self._last_write = self._clock()
 
-    # ---- transport ---------------------------------------------------------------------------------
+    # ---- transport ----------------------------------------------------------------------------------------
 
     def _send(
         self,
@@ -218,12 +227,19 @@ class GitHubApi:
         if status in (401, 403):
             return AuthError(text, service=SERVICE, status=status, hint=_TOKEN_HINT)
         if status == 404:
-            return NotFoundError(text, service=SERVICE, status=status,
-                                 hint="check [github] repo; GitHub answers 404 for a private repository the "
-                                      "token cannot see")
+            return NotFoundError(
+                text,
+                service=SERVICE,
+                status=status,
+                hint="check [github] repo; GitHub answers 404 for a private repository the token cannot see",
+            )
         if status == 410:
-            return ServiceError(text, service=SERVICE, status=status,
-                                hint="the issue was deleted, or issues are turned off for the repository")
+            return ServiceError(
+                text,
+                service=SERVICE,
+                status=status,
+                hint="the issue was deleted, or issues are turned off for the repository",
+            )
         if status == 422:
             return ValidationFailed(text, errors=errors)
         return ServiceError(text, service=SERVICE, status=status, retriable=status >= 500)
@@ -238,10 +254,19 @@ class GitHubApi:
             wait = SECONDARY_LIMIT_WAIT
         if wait > self.policy.max_wait:
             until = datetime.fromtimestamp(self._now().timestamp() + wait, UTC).strftime("%H:%M:%SZ")
-            return ServiceError(text, service=SERVICE, status=status,
-                                hint=f"GitHub's rate limit for this token resets at {until}; run again after that")
-        return RateLimitedError(text, service=SERVICE, status=status, retry_after=wait,
-                                hint="GitHub is rate limiting this token; retried after the wait it gave")
+            return ServiceError(
+                text,
+                service=SERVICE,
+                status=status,
+                hint=f"GitHub's rate limit for this token resets at {until}; run again after that",
+            )
+        return RateLimitedError(
+            text,
+            service=SERVICE,
+            status=status,
+            retry_after=wait,
+            hint="GitHub is rate limiting this token; retried after the wait it gave",
+        )
 
 
 def _rate_limited(message: str, headers: Mapping[str, str]) -> bool:
@@ -253,7 +278,7 @@ def _rate_limited(message: str, headers: Mapping[str, str]) -> bool:
 
 
 def _message(response: requests.Response) -> tuple[str, tuple[str, ...]]:
-    """GitHub's `message` and its `errors[]` as 'field: code' lines (`resource`, `field`, `code`, `message`)."""
+    """GitHub's `message`, and its `errors[]` (`resource`, `field`, `code`, `message`) one line each."""
     try:
         data = response.json()
     except ValueError:
@@ -267,7 +292,9 @@ def _message(response: requests.Response) -> tuple[str, tuple[str, ...]]:
             where = ".".join(str(error[k]) for k in ("resource", "field") if error.get(k))
             detail = error.get("message") or ""
             value = f" {error['value']!r}" if error.get("value") is not None else ""
-            errors.append(f"{where}{value}{': ' + str(detail) if detail else ''} ({error.get('code', 'invalid')})")
+            errors.append(
+                f"{where}{value}{': ' + str(detail) if detail else ''} ({error.get('code', 'invalid')})"
+            )
         else:
             errors.append(str(error))
     return message, tuple(errors)

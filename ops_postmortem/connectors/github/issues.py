@@ -41,10 +41,14 @@ def label_name(text: str) -> str:
 
 
 def labels_for(request: TicketRequest) -> list[str]:
-    """`postmortem`, the incident and the item key, as the workflow shaped them; the item key last and exact."""
-    incident = "".join(c if c.isalnum() or c in "-_." else "-" for c in request.incident_id).strip("-").lower()
+    """`postmortem`, the incident and the item key as the workflow shaped them; the item key last, exact."""
+    incident = (
+        "".join(c if c.isalnum() or c in "-_." else "-" for c in request.incident_id).strip("-").lower()
+    )
     names = [label_name(n) for n in (POSTMORTEM_LABEL, *(request.labels or (incident,))) if n.strip()]
-    return list(dict.fromkeys([n for n in names if n.casefold() != request.item_key.casefold()] + [request.item_key]))
+    return list(
+        dict.fromkeys([n for n in names if n.casefold() != request.item_key.casefold()] + [request.item_key])
+    )
 
 
 def label_kind(name: str) -> str:
@@ -133,7 +137,9 @@ def repo_of(issue: Mapping[str, Any], default: str) -> str:
 def ticket_of(issue: Mapping[str, Any], repo: str) -> Ticket:
     body = str(issue.get("body") or "")
     found = _MARKER.search(body)
-    fields = {m.group(1): m.group(2).strip() for m in _FIELD.finditer(body)}
+    # The fields are the last paragraph before the marker; a line in the action itself never counts.
+    block = _MARKER.sub("", body).strip().rsplit("\n\n", 1)[-1]
+    fields = {m.group(1): m.group(2).strip() for m in _FIELD.finditer(block)}
     assignees = issue.get("assignees") or ([issue["assignee"]] if issue.get("assignee") else [])
     status = status_of(issue)
     return Ticket(

@@ -47,7 +47,7 @@ def _tokens(markdown: str) -> list[_Token]:
         if text.startswith("`"):
             close = re.compile(rf"(?<!`){text}(?!`)").search(markdown, unit.end())
             if close is not None:
-                content = markdown[unit.end():close.start()].replace("\n", " ")
+                content = markdown[unit.end() : close.start()].replace("\n", " ")
                 if len(content) > 2 and content[0] == content[-1] == " " and content.strip():
                     content = content[1:-1]
                 tokens.append(_Token(True, content))
@@ -96,9 +96,9 @@ def issue_markdown(text: str) -> str:
             match = _REFERENCE.search("".join(t.raw for t in rest))
             if match is None:
                 break
-            result.extend(rest[:match.start()])
+            result.extend(rest[: match.start()])
             result.append(_Token(True, match.group()))
-            rest = rest[match.end():]
+            rest = rest[match.end() :]
         result.extend(rest)
         plain.clear()
 

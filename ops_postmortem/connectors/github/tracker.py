@@ -70,13 +70,13 @@ class GitHubTracker:
         self.directory = directory
         self.milestone_per_due_month = milestone_per_due_month
         self._now = now
-        self._repo_info: Issue | None = None
+        self._repo_info: Mapping[str, Any] | None = None
         self._assignable: dict[str, bool] = {}
         self._labels: set[str] = set()  # casefolded names known to exist
         self._milestones: dict[str, int] | None = None
         self._absent: set[str] = set()  # item keys the consistent list just showed without an issue
 
-    # ---- TicketTracker -------------------------------------------------------------------------------
+    # ---- TicketTracker ------------------------------------------------------------------------------------
 
     def find(self, item_keys: Sequence[str]) -> dict[str, Ticket]:
         wanted = list(dict.fromkeys(item_keys))
@@ -85,7 +85,7 @@ class GitHubTracker:
         self._repository()
         searched: dict[str, list[Issue]] = {}
         for start in range(0, len(wanted), SEARCH_CHUNK):
-            searched.update(self._search(wanted[start:start + SEARCH_CHUNK]))
+            searched.update(self._search(wanted[start : start + SEARCH_CHUNK]))
         found: dict[str, Ticket] = {}
         for key in wanted:
             candidates = searched.get(key, [])
@@ -119,8 +119,11 @@ class GitHubTracker:
                 raise
             except ServiceError as exc:
                 outage = str(exc)
-                made[key] = TicketFailure(key, f"{exc}; nothing is known to be created, and the next run "
-                                               "looks the item up again before creating")
+                made[key] = TicketFailure(
+                    key,
+                    f"{exc}; nothing is known to be created, and the next run "
+                    "looks the item up again before creating",
+                )
             outcomes.append(made[key])
         return outcomes
 
@@ -128,7 +131,7 @@ class GitHubTracker:
         """GitHub's 422 in words that name the field and the fix."""
         fixes = {
             "assignees": f"the owner's login cannot be assigned in {self.repo}: give them access to the "
-                         "repository, or correct github = \"login\" in their [people] entry",
+            'repository, or correct github = "login" in their [people] entry',
             "title": "shorten the action: GitHub allows 256 characters in a title",
             "body": "shorten the action and its Done when: GitHub allows 65,536 characters in a body",
             "milestone": "the milestone was deleted meanwhile: run again to make it anew",
@@ -173,7 +176,10 @@ class GitHubTracker:
     def updated_since(self, cursor: datetime | None) -> list[Ticket]:
         """Issues labelled `postmortem` updated at or after the cursor, in one paginated list call."""
         params: dict[str, str | int] = {
-            "labels": POSTMORTEM_LABEL, "state": "all", "sort": "updated", "direction": "asc",
+            "labels": POSTMORTEM_LABEL,
+            "state": "all",
+            "sort": "updated",
+            "direction": "asc",
         }
         if cursor is not None:
             # GitHub keeps whole seconds: round down, so a change in the cursor's own second is not missed.
@@ -181,7 +187,7 @@ class GitHubTracker:
         self._repository()
         return [ticket_of(i, self.repo) for i in self._issues(params)]
 
-    # ---- creating --------------------------------------------------------------------------------------
+    # ---- creating -----------------------------------------------------------------------------------------
 
     def _create_one(self, request: TicketRequest) -> Ticket | TicketFailure:
         key = request.item_key
@@ -189,9 +195,12 @@ class GitHubTracker:
         if request.owner:
             login = self.resolve_owner(request.owner)
             if login is None:
-                return TicketFailure(key, f"owner {request.owner!r} has no GitHub login that can be assigned in "
-                                          f"{self.repo}: add github = \"login\" to their [people] entry and give "
-                                          "them access to the repository")
+                return TicketFailure(
+                    key,
+                    f"owner {request.owner!r} has no GitHub login that can be assigned in "
+                    f'{self.repo}: add github = "login" to their [people] entry and give '
+                    "them access to the repository",
+                )
             assignees.append(login)
         if key in self._absent:
             self._absent.discard(key)  # find() has just looked, consistently
@@ -233,19 +242,27 @@ class GitHubTracker:
             raise
 
     def _settle(self, key: str, issue: Issue) -> Issue:
-        """Read the key's issues again; when another runner's older issue exists, close ours as its duplicate."""
+        """Read the key's issues again; when another runner's older one exists, close ours as its duplicate."""
         if key.casefold() not in {n.casefold() for n in label_names(issue)}:
-            raise AuthError(f"GitHub dropped the labels of {self.repo}#{issue['number']}", service="github",
-                            hint=f"the token needs write access to {self.repo}; without it labels, assignees "
-                                 "and milestones are silently dropped and reruns cannot find the issue")
+            raise AuthError(
+                f"GitHub dropped the labels of {self.repo}#{issue['number']}",
+                service="github",
+                hint=f"the token needs write access to {self.repo}; without it labels, assignees "
+                "and milestones are silently dropped and reruns cannot find the issue",
+            )
         issues = self._issues_with(key)
         if all(i["number"] != issue["number"] for i in issues):
             issues.append(issue)
         kept = winner(issues)
         if kept["number"] != issue["number"] and issue.get("state") == "open":
-            self.api.update(f"/repos/{self.repo}/issues/{issue['number']}", {
-                "state": "closed", "state_reason": "duplicate", "duplicate_issue_id": kept["id"],
-            })
+            self.api.update(
+                f"/repos/{self.repo}/issues/{issue['number']}",
+                {
+                    "state": "closed",
+                    "state_reason": "duplicate",
+                    "duplicate_issue_id": kept["id"],
+                },
+            )
         return kept
 
     def _ensure_labels(self, names: Sequence[str]) -> None:
@@ -253,8 +270,9 @@ class GitHubTracker:
             if name.casefold() in self._labels:
                 continue
             colour, description = LABEL_STYLE[label_kind(name)]
-            self.api.create_unique(f"/repos/{self.repo}/labels",
-                                   {"name": name, "color": colour, "description": description})
+            self.api.create_unique(
+                f"/repos/{self.repo}/labels", {"name": name, "color": colour, "description": description}
+            )
             self._labels.add(name.casefold())
 
     def _milestone(self, due: date) -> int:
@@ -262,23 +280,31 @@ class GitHubTracker:
         if self._milestones is None or title not in self._milestones:
             self._milestones = self._load_milestones()
         if title not in self._milestones:
-            made = self.api.create_unique(f"/repos/{self.repo}/milestones", {
-                "title": title, "due_on": milestone_due_on(due),
-                "description": "Postmortem action items due this month (ops-postmortem)",
-            })
+            made = self.api.create_unique(
+                f"/repos/{self.repo}/milestones",
+                {
+                    "title": title,
+                    "due_on": milestone_due_on(due),
+                    "description": "Postmortem action items due this month (ops-postmortem)",
+                },
+            )
             if made is None:  # another runner made it a moment ago
                 self._milestones = self._load_milestones()
             else:
                 self._milestones[title] = int(made["number"])
         if title not in self._milestones:
-            raise ServiceError(f"milestone {title!r} exists in {self.repo} but is not listed", service="github")
+            raise ServiceError(
+                f"milestone {title!r} exists in {self.repo} but is not listed", service="github"
+            )
         return self._milestones[title]
 
     def _load_milestones(self) -> dict[str, int]:
-        return {str(m["title"]): int(m["number"]) for m in
-                self.api.paginate(f"/repos/{self.repo}/milestones", {"state": "all"})}
+        return {
+            str(m["title"]): int(m["number"])
+            for m in self.api.paginate(f"/repos/{self.repo}/milestones", {"state": "all"})
+        }
 
-    # ---- reading -----------------------------------------------------------------------------------------
+    # ---- reading ------------------------------------------------------------------------------------------
 
     def _search(self, keys: Sequence[str]) -> dict[str, list[Issue]]:
         """Issues search finds labels, ORed by commas, in one query. It is only a shortcut: when it is rate
@@ -299,8 +325,11 @@ class GitHubTracker:
 
     def _issues_with(self, key: str) -> list[Issue]:
         """Every issue carrying the item-key label, from the repository's list (consistent, unlike search)."""
-        return [i for i in self._issues({"labels": key, "state": "all"})
-                if key.casefold() in {n.casefold() for n in label_names(i)}]
+        return [
+            i
+            for i in self._issues({"labels": key, "state": "all"})
+            if key.casefold() in {n.casefold() for n in label_names(i)}
+        ]
 
     def _issues(self, params: Mapping[str, str | int]) -> Iterator[Issue]:
         for issue in self.api.paginate(f"/repos/{self.repo}/issues", params):
@@ -311,13 +340,16 @@ class GitHubTracker:
         created = issue.get("created_at")
         return bool(created) and self._now() - parse_time(str(created)) >= SETTLED_AFTER
 
-    def _repository(self) -> Issue:
-        """The repository, once per run: a wrong name fails here with a clear message, not as a missing ticket."""
+    def _repository(self) -> Mapping[str, Any]:
+        """The repository, once per run: a wrong name fails here, clearly, not as a missing ticket."""
         if self._repo_info is None:
-            info: Issue = self.api.get(f"/repos/{self.repo}")
+            info: Mapping[str, Any] = self.api.get(f"/repos/{self.repo}")
             if info.get("has_issues") is False:
-                raise ServiceError(f"issues are turned off in {self.repo}", service="github",
-                                   hint="turn Issues on in the repository's settings, or set [github] repo")
+                raise ServiceError(
+                    f"issues are turned off in {self.repo}",
+                    service="github",
+                    hint="turn Issues on in the repository's settings, or set [github] repo",
+                )
             self._repo_info = info
         return self._repo_info
 
@@ -325,9 +357,12 @@ class GitHubTracker:
         permissions = self._repository().get("permissions")
         # App installation tokens get no `permissions` here; a refused write then says so itself.
         if isinstance(permissions, dict) and not permissions.get("push", True):
-            raise AuthError(f"the token cannot write to {self.repo}", service="github",
-                            hint="GitHub silently drops the labels that make reruns find an issue; use a token "
-                                 "of someone with write access, or a GitHub App with Issues read and write")
+            raise AuthError(
+                f"the token cannot write to {self.repo}",
+                service="github",
+                hint="GitHub silently drops the labels that make reruns find an issue; use a token "
+                "of someone with write access, or a GitHub App with Issues read and write",
+            )
 
     def _login_for(self, text: str) -> str | None:
         explicit = _LOGIN.match(text)
@@ -353,9 +388,12 @@ def github_tracker(section: Section, directory: Directory) -> GitHubTracker:
     assert token is not None
     api_url = section.string("api_url", DEFAULT_API_URL) or DEFAULT_API_URL
     if not web_url(api_url):
-        raise ConfigError(f"{section.where('api_url')} = {api_url!r} is not an http(s) URL",
-                          hint="https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise Server")
+        raise ConfigError(
+            f"{section.where('api_url')} = {api_url!r} is not an http(s) URL",
+            hint="https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise Server",
+        )
     interval = section.duration("write_interval", "1s").total_seconds()
     api = GitHubApi(token.reveal(), api_url=api_url, write_interval=interval)
-    return GitHubTracker(api, repo, directory=directory,
-                         milestone_per_due_month=section.flag("milestone_per_due_month"))
+    return GitHubTracker(
+        api, repo, directory=directory, milestone_per_due_month=section.flag("milestone_per_due_month")
+    )
