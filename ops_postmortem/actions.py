@@ -212,9 +212,16 @@ def check_item(item: ActionItem, rules: CheckRules) -> ItemCheck:
     return ItemCheck(item, "invalid" if problems else "valid", tuple(problems), overdue)
 
 
+# Ticket statuses, as written back into a Ticket cell, that end the chase (normalised).
+CLOSED_STATUSES = frozenset({
+    "done", "closed", "resolved", "fixed", "complete", "completed",
+    "won t do", "wont do", "not planned", "duplicate", "cancelled", "canceled",
+})
+
+
 def _done(item: ActionItem) -> bool:
     status = (item.ticket.status or "") if item.ticket else ""
-    return _norm(status) in ("done", "closed", "resolved", "fixed", "complete", "completed")
+    return _norm(status) in CLOSED_STATUSES
 
 
 def _specific(action: str) -> list[str]:

@@ -164,3 +164,10 @@ def test_item_keys_are_stable_and_separate_duplicates() -> None:
     moved = items([["Something new first", "", "", "", "", "", ""], ["Add alert A for 5xx above 2%", "", "", "", "", "", ""]])
     assert item_keys("doc-1", moved)[1] == keys[0]  # a row moving down keeps its key
     assert item_keys("doc-2", first)[0] != keys[0]
+
+
+@pytest.mark.parametrize("status", ["Won't Do", "Not planned", "Duplicate", "Closed"])
+def test_closed_without_doing_is_not_overdue(status: str) -> None:
+    item = items([["Add a CI check for pool size below 20", "prevent", "Dana Kim", "2026-11-10", "P1",
+                   "CI fails on max=5", f"PM-1 - {status}"]])[0]
+    assert not check_item(item, RULES).overdue
