@@ -104,10 +104,16 @@ def live_sources(
     sources: list[TimelineSource] = []
     windowed: list[WindowedSource] = []
     present = live_sections(config)
+    slack = None
+    if "slack" in present:
+        from ops_postmortem.connectors.slack.live import SlackLive
+
+        slack = SlackLive.from_config(config, channel=slack_channel)
     if "pagerduty" in present:
         from ops_postmortem.connectors.pagerduty.live import PagerDutyLive
 
-        sources.append(PagerDutyLive.from_config(config, incident=pagerduty_incident))
+        references = slack.paging_references if slack is not None and not pagerduty_incident else None
+        sources.append(PagerDutyLive.from_config(config, incident=pagerduty_incident, references=references))
     if "opsgenie" in present:
         from ops_postmortem.connectors.opsgenie.live import OpsgenieLive
 
@@ -120,10 +126,8 @@ def live_sources(
         from ops_postmortem.connectors.alertmanager.live import GrafanaLive
 
         windowed.append(GrafanaLive.from_config(config))
-    if "slack" in present:
-        from ops_postmortem.connectors.slack.live import SlackLive
-
-        windowed.append(SlackLive.from_config(config, channel=slack_channel))
+    if slack is not None:
+        windowed.append(slack)
     return sources, windowed
 
 

@@ -169,3 +169,23 @@ def test_offset_pages_state_machine() -> None:
     horizon = OffsetPages(limit=100, offset=ITERATION_LIMIT - 100)
     horizon.advance({"more": True}, [0] * 100)
     assert horizon.done and horizon.truncated
+
+
+def test_the_incident_channel_names_the_page_when_the_ids_differ(url: str) -> None:
+    asked: list[str] = []
+
+    def references(incident_id: str) -> list[str]:
+        asked.append(incident_id)
+        return ["9999", "4817"]  # the first names nothing: the next is tried
+
+    api = PagerDutyApi(TOKEN, base_url=url, retry=RetryPolicy(attempts=2, base=0.01, sleep=Sleeps()))
+    batch = PagerDutyLive(api, references=references).collect("INC-2042")
+    assert asked == ["INC-2042"]
+    assert batch.facts[0].number == "4817"
+
+
+def test_without_any_reference_the_error_names_both_fixes(url: str) -> None:
+    api = PagerDutyApi(TOKEN, base_url=url, retry=RetryPolicy(attempts=2, base=0.01, sleep=Sleeps()))
+    with pytest.raises(NotFoundError, match="INC-2042") as info:
+        PagerDutyLive(api, references=lambda _: []).collect("INC-2042")
+    assert "--pagerduty-incident" in str(info.value) and "PD #1234" in str(info.value)

@@ -8,7 +8,7 @@ matched like a webhook and a log entry are.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ops_postmortem.config import Config
@@ -37,19 +37,33 @@ class PagerDutyLive:
 
     name = SERVICE
 
-    def __init__(self, api: PagerDutyApi, *, incident: str | None = None) -> None:
+    def __init__(
+        self,
+        api: PagerDutyApi,
+        *,
+        incident: str | None = None,
+        references: Callable[[str], Sequence[str]] | None = None,
+    ) -> None:
         self.api = api
         self.incident = incident
+        # Where else the incident may be named (the incident channel's topic), asked only when needed.
+        self.references = references
 
     @classmethod
     def from_config(
-        cls, config: Config, *, incident: str | None = None, retry: RetryPolicy | None = None
+        cls,
+        config: Config,
+        *,
+        incident: str | None = None,
+        retry: RetryPolicy | None = None,
+        references: Callable[[str], Sequence[str]] | None = None,
     ) -> PagerDutyLive:
         section = config.section("pagerduty")
         token = section.secret("token", required=True)
         assert token is not None
         api_url = section.string("api_url", DEFAULT_URL) or DEFAULT_URL
-        return cls(PagerDutyApi(token.reveal(), base_url=api_url, retry=retry), incident=incident)
+        api = PagerDutyApi(token.reveal(), base_url=api_url, retry=retry)
+        return cls(api, incident=incident, references=references)
 
     def collect(self, incident_id: str) -> SourceBatch:
         warnings: list[str] = []
@@ -89,7 +103,8 @@ class PagerDutyLive:
                            raw=tuple(raw))
 
     def _find(self, incident_id: str, raw: list[RawEvidence]) -> Page:
-        """By the explicit reference, else INCIDENT_ID as a PagerDuty id or number, else as an incident key."""
+        """By the explicit reference, else INCIDENT_ID as a PagerDuty id or number, else as an incident key,
+        else by what the incident channel's topic names."""
         if self.incident:
             return self.api.incident(self.incident)
         wanted = incident_id.strip()
@@ -105,8 +120,13 @@ class PagerDutyLive:
             ref = incident_of_response(found[0])
             assert ref is not None
             return self.api.incident(ref.id)
-        hint = "name it with --pagerduty-incident ID_OR_NUMBER"
+        hint = "name it with --pagerduty-incident ID_OR_NUMBER, or in the incident channel's topic (PD #1234)"
         if not found:
+            for reference in self.references(wanted) if self.references else ():
+                try:
+                    return self.api.incident(reference)
+                except NotFoundError:
+                    continue
             raise NotFoundError(f"no incident has the id, number or incident key {wanted!r}", service=SERVICE,
                                 status=404, hint=hint)
         labels = ", ".join(_label(i) for i in found[:5])

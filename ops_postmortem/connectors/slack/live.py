@@ -48,6 +48,12 @@ def slack_ts(at: datetime) -> str:
     return f"{delta.days * 86400 + delta.seconds}.{delta.microseconds:06d}"
 
 
+# A PagerDuty incident URL, or "PD #4817" / "PagerDuty #4817" as incident bots write channel topics.
+_PAGING_REFERENCE = re.compile(
+    r"pagerduty\.com/incidents/(?P<id>[A-Z0-9]{5,})|\b(?:PD|PagerDuty)\s*#\s*(?P<number>\d+)\b", re.IGNORECASE
+)
+
+
 @dataclass(frozen=True)
 class Channel:
     id: str
@@ -75,6 +81,7 @@ class SlackLive:
         self.channel = channel.strip().lstrip("#") if channel else None
         self.channel_pattern = channel_pattern
         self.workspace_url = workspace_url
+        self._found: dict[str, tuple[Channel, dict[str, str]]] = {}
 
     @classmethod
     def from_config(cls, config: Config, *, channel: str | None = None) -> SlackLive:
@@ -143,8 +150,26 @@ class SlackLive:
 
     # ---- the channel -------------------------------------------------------------------------------
 
+    def paging_references(self, incident_id: str) -> list[str]:
+        """PagerDuty incidents the incident channel names in its topic or purpose ("PD #4817", an incident URL):
+        how a team's own incident id (INC-2042) leads to its page when the two share nothing else."""
+        channel, _ = self.find_channel(incident_id)
+        texts = [str((channel.raw.get(k) or {}).get("value") or "") for k in ("topic", "purpose")]
+        found: list[str] = []
+        for text in texts:
+            for match in _PAGING_REFERENCE.finditer(text):
+                ref = match.group("id") or match.group("number")
+                if ref not in found:
+                    found.append(ref)
+        return found
+
     def find_channel(self, incident_id: str) -> tuple[Channel, dict[str, str]]:
-        """The incident channel, and the names of the channels listed on the way (for #mentions)."""
+        """The incident channel, and the names of the channels listed on the way (for #mentions); looked up once."""
+        if incident_id not in self._found:
+            self._found[incident_id] = self._find_channel(incident_id)
+        return self._found[incident_id]
+
+    def _find_channel(self, incident_id: str) -> tuple[Channel, dict[str, str]]:
         if self.channel and _CHANNEL_ID.match(self.channel):
             return Channel(self.channel, self.channel, {"id": self.channel}), {}
         names: dict[str, str] = {}
