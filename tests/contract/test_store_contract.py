@@ -37,7 +37,7 @@ def test_create_then_find_and_read(harness: StoreHarness) -> None:
     for heading in ("Summary", "Timeline", "Key metrics", "Root cause", "Trigger", "Latent conditions",
                     "Action items", "Review and sign-off"):
         assert heading in headings
-    table, mapping = find_action_table(doc)
+    table, _ = find_action_table(doc)
     assert list(table.header) == ["Action", "Type", "Owner", "Due", "Priority", "Done when", "Ticket"]
     assert table.rows == () or all(not any(c.text for c in row) for row in table.rows)
     reviewers = [t for t in doc.tables if t.header and t.header[0] == "Reviewer"]
