@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from ops_postmortem.connectors import jsonvalues as jv
 from ops_postmortem.model import IncidentFacts, Kind, Person, TimelineEvent
-from ops_postmortem.timeutil import parse_time
 
 SOURCE = "opsgenie"
 
@@ -55,27 +55,10 @@ class AlertKey:
 # ---- small readers over untyped JSON ---------------------------------------------------------
 
 
-def _obj(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
 
 
-def _str(value: Any) -> str | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, (str, int)):
-        text = str(value).strip()
-        return text or None
-    return None
 
 
-def _time(value: Any, what: str) -> datetime:
-    text = _str(value)
-    if text is None:
-        raise ValueError(f"no {what}")
-    try:
-        return parse_time(text)
-    except ValueError as exc:
-        raise ValueError(f"bad {what}: {exc}") from exc
 
 
 def _millis(value: Any) -> timedelta | None:
@@ -89,14 +72,14 @@ def _millis(value: Any) -> timedelta | None:
 
 def alert_keys(alert: Mapping[str, Any]) -> dict[str, str]:
     """Every identifier the alert answers to, by identifierType."""
-    keys = {"id": _str(alert.get("id")), "tiny": _str(alert.get("tinyId")), "alias": _str(alert.get("alias"))}
+    keys = {"id": jv.text(alert.get("id")), "tiny": jv.text(alert.get("tinyId")), "alias": jv.text(alert.get("alias"))}
     return {kind: value for kind, value in keys.items() if value}
 
 
 def paging_key(paging: Mapping[str, Any]) -> AlertKey | None:
     """The alert a log or note page belongs to, read from its paging links
     (`.../v2/alerts/{identifier}/logs?identifierType=tiny&offset=...`)."""
-    for link in (_str(paging.get(name)) for name in ("first", "next", "last", "prev")):
+    for link in (jv.text(paging.get(name)) for name in ("first", "next", "last", "prev")):
         if not link:
             continue
         parts = urlsplit(link)
@@ -125,21 +108,21 @@ def log_kind(text: str) -> str:
 
 def _offset_ident(prefix: str, entry: Mapping[str, Any]) -> str:
     # `offset` ("<ms>_<ns>") is unique per entry and is what paging resumes from.
-    offset = _str(entry.get("offset"))
+    offset = jv.text(entry.get("offset"))
     return f"{prefix}:{offset}" if offset else f"{prefix}:{entry.get('createdAt')}"
 
 
 def event_from_log(entry: Mapping[str, Any], *, link: str | None = None) -> TimelineEvent:
     """One `AlertLog`; ValueError says why it cannot be used."""
-    text = _str(entry.get("log"))
+    text = jv.text(entry.get("log"))
     if text is None:
         raise ValueError("no log text")
     return TimelineEvent(
-        at=_time(entry.get("createdAt"), "createdAt"),
+        at=jv.time(entry.get("createdAt"), "createdAt"),
         source=SOURCE,
         kind=log_kind(text),
         text=text,
-        actor=_str(entry.get("owner")),
+        actor=jv.text(entry.get("owner")),
         link=link,
         ident=_offset_ident("log", entry),
     )
@@ -147,15 +130,15 @@ def event_from_log(entry: Mapping[str, Any], *, link: str | None = None) -> Time
 
 def event_from_note(entry: Mapping[str, Any], *, link: str | None = None) -> TimelineEvent:
     """One `AlertNote`; its text is the event text."""
-    text = _str(entry.get("note"))
+    text = jv.text(entry.get("note"))
     if text is None:
         raise ValueError("no note text")
     return TimelineEvent(
-        at=_time(entry.get("createdAt"), "createdAt"),
+        at=jv.time(entry.get("createdAt"), "createdAt"),
         source=SOURCE,
         kind=Kind.NOTE,
         text=text,
-        actor=_str(entry.get("owner")),
+        actor=jv.text(entry.get("owner")),
         link=link,
         ident=_offset_ident("note", entry),
     )
@@ -203,16 +186,16 @@ def report_events(
     """Creation, acknowledgement and close from the alert itself (`createdAt`, `report.ackTime` and
     `report.closeTime`, milliseconds after creation), for the kinds the logs did not supply."""
     try:
-        created = _time(alert.get("createdAt"), "createdAt")
+        created = jv.time(alert.get("createdAt"), "createdAt")
     except ValueError:
         return []
-    alert_id = _str(alert.get("id")) or "?"
-    report = _obj(alert.get("report"))
+    alert_id = jv.text(alert.get("id")) or "?"
+    report = jv.obj(alert.get("report"))
     have = set(present)
     events: list[TimelineEvent] = []
     if Kind.TRIGGER not in have:
-        source = _str(alert.get("source"))
-        message = _str(alert.get("message"))
+        source = jv.text(alert.get("source"))
+        message = jv.text(alert.get("message"))
         text = "Alert created" + (f" from {source}" if source else "") + (f": {message}" if message else "")
         events.append(
             TimelineEvent(
@@ -226,7 +209,7 @@ def report_events(
         after = _millis(report.get(field))
         if kind in have or after is None:
             continue
-        by = _str(report.get(by_field))
+        by = jv.text(report.get(by_field))
         text = verb + (f" by {by}" if by else "") + " (alert report)"
         events.append(
             TimelineEvent(created + after, SOURCE, kind, text, actor=by, link=link, ident=f"report:{field}")
@@ -244,13 +227,13 @@ def _person(name: str | None) -> Person | None:
 
 
 def _responders(alert: Mapping[str, Any], events: Sequence[TimelineEvent]) -> tuple[Person, ...]:
-    report = _obj(alert.get("report"))
-    names = [_str(alert.get("owner")), _str(report.get("acknowledgedBy")), _str(report.get("closedBy"))]
+    report = jv.obj(alert.get("report"))
+    names = [jv.text(alert.get("owner")), jv.text(report.get("acknowledgedBy")), jv.text(report.get("closedBy"))]
     # People who acted on the alert; notifications only say who was paged.
     names += [e.actor for e in events if e.kind in (Kind.ACKNOWLEDGE, Kind.RESOLVE, Kind.ASSIGN, Kind.NOTE)]
     for responder in (r for r in alert.get("responders") or [] if isinstance(r, Mapping)):
         if responder.get("type") == "user":
-            names.append(_str(responder.get("username")) or _str(responder.get("name")))
+            names.append(jv.text(responder.get("username")) or jv.text(responder.get("name")))
     people: list[Person] = []
     seen: set[str] = set()
     for person in map(_person, names):
@@ -268,21 +251,21 @@ def alert_facts(
     key: AlertKey | None = None,
 ) -> IncidentFacts:
     """What Opsgenie knows about the alert; with only log/note pages, what their events and key imply."""
-    data = _obj(alert)
-    alert_id = _str(data.get("id")) or (key.value if key and key.kind == "id" else None)
-    status = _str(data.get("status"))
+    data = jv.obj(alert)
+    alert_id = jv.text(data.get("id")) or (key.value if key and key.kind == "id" else None)
+    status = jv.text(data.get("status"))
     triggers = sorted(e.at for e in events if e.kind == Kind.TRIGGER)
     closes = sorted(e.at for e in events if e.kind == Kind.RESOLVE)
     try:
-        created: datetime | None = _time(data.get("createdAt"), "createdAt")
+        created: datetime | None = jv.time(data.get("createdAt"), "createdAt")
     except ValueError:
         created = triggers[0] if triggers else None
     return IncidentFacts(
         source=SOURCE,
         ident=alert_id,
-        number=_str(data.get("tinyId")) or (key.value if key and key.kind == "tiny" else None),
-        title=_str(data.get("message")),
-        severity=_str(data.get("priority")),
+        number=jv.text(data.get("tinyId")) or (key.value if key and key.kind == "tiny" else None),
+        title=jv.text(data.get("message")),
+        severity=jv.text(data.get("priority")),
         status=status,
         url=alert_url(web_url, alert_id) if web_url and alert_id else None,
         created_at=created,

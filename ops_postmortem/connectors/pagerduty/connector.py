@@ -14,8 +14,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from ops_postmortem.connectors import jsonvalues as jv
 from ops_postmortem.model import IncidentFacts, Kind, Person, TimelineEvent
-from ops_postmortem.timeutil import parse_time
 
 SOURCE = "pagerduty"
 
@@ -94,31 +94,12 @@ class Observation:
 # ---- small readers over untyped JSON ---------------------------------------------------------
 
 
-def _obj(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
 
 
-def _objs(value: Any) -> list[Mapping[str, Any]]:
-    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
 
 
-def _str(value: Any) -> str | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, (str, int)):
-        text = str(value).strip()
-        return text or None
-    return None
 
 
-def _time(value: Any, what: str) -> datetime:
-    text = _str(value)
-    if text is None:
-        raise ValueError(f"no {what}")
-    try:
-        return parse_time(text)
-    except ValueError as exc:
-        raise ValueError(f"bad {what}: {exc}") from exc
 
 
 def _humanize(name: str) -> str:
@@ -130,33 +111,33 @@ def _humanize(name: str) -> str:
 
 def incident_of_response(incident: Mapping[str, Any]) -> IncidentRef | None:
     """The incident in a `GET /incidents/{id}` response's `incident` object."""
-    ident = _str(incident.get("id"))
-    return IncidentRef(ident, _str(incident.get("incident_number"))) if ident else None
+    ident = jv.text(incident.get("id"))
+    return IncidentRef(ident, jv.text(incident.get("incident_number"))) if ident else None
 
 
 def incident_of_log_entry(entry: Mapping[str, Any]) -> IncidentRef | None:
-    ref = _obj(entry.get("incident"))
-    ident = _str(ref.get("id"))
+    ref = jv.obj(entry.get("incident"))
+    ident = jv.text(ref.get("id"))
     if ident is None:
         return None
-    match = _NUMBERED_SUMMARY.match(_str(ref.get("summary")) or "")
+    match = _NUMBERED_SUMMARY.match(jv.text(ref.get("summary")) or "")
     return IncidentRef(ident, match.group(1) if match else None)
 
 
 def incident_of_webhook(event: Mapping[str, Any]) -> IncidentRef | None:
     """The incident a v3 webhook event is about (`data` is the incident, or refers to it)."""
-    data = _obj(event.get("data"))
+    data = jv.obj(event.get("data"))
     if data.get("type") == "incident":
-        ident = _str(data.get("id"))
-        return IncidentRef(ident, _str(data.get("number"))) if ident else None
-    ident = _str(_obj(data.get("incident")).get("id"))
+        ident = jv.text(data.get("id"))
+        return IncidentRef(ident, jv.text(data.get("number"))) if ident else None
+    ident = jv.text(jv.obj(data.get("incident")).get("id"))
     return IncidentRef(ident) if ident else None
 
 
 def is_incident_webhook(event: Mapping[str, Any]) -> bool:
     """Incident events only; service.* and pagey.ping carry nothing for a timeline."""
-    resource = _str(event.get("resource_type"))
-    event_type = _str(event.get("event_type")) or ""
+    resource = jv.text(event.get("resource_type"))
+    event_type = jv.text(event.get("event_type")) or ""
     return resource == "incident" or (resource is None and event_type.startswith("incident."))
 
 
@@ -171,45 +152,45 @@ def log_entry_kind(entry_type: str) -> str:
 
 def _note_of(entry: Mapping[str, Any]) -> str | None:
     # Notes travel in `note`, or in a `note` channel's summary (older exports: content/notes).
-    channel = _obj(entry.get("channel"))
+    channel = jv.obj(entry.get("channel"))
     candidates = [entry.get("note")]
     if channel.get("type") == "note":
         candidates += [channel.get("summary"), channel.get("content"), channel.get("notes")]
-    return next((text for text in map(_str, candidates) if text), None)
+    return next((text for text in map(jv.text, candidates) if text), None)
 
 
 def _channel_details(entry: Mapping[str, Any], kind: str) -> list[str]:
     """How the action came in, without contact addresses (a notify channel's summary is the address)."""
-    channel = _obj(entry.get("channel"))
-    ctype = _str(channel.get("type"))
-    notification = _obj(channel.get("notification")) or _obj(entry.get("notification"))
+    channel = jv.obj(entry.get("channel"))
+    ctype = jv.text(channel.get("type"))
+    notification = jv.obj(channel.get("notification")) or jv.obj(entry.get("notification"))
     details: list[str] = []
     if kind == Kind.NOTIFY:
-        ntype = _str(notification.get("type"))
+        ntype = jv.text(notification.get("type"))
         if ntype:
             details.append(_humanize(ntype).lower())
         elif ctype:
             details.append(f"via {ctype}")
-        status = _str(notification.get("status"))
+        status = jv.text(notification.get("status"))
         if status:
             details.append(f"status {status}")
         return details
     if ctype == "auto":
         details.append("automatic")
     elif ctype and ctype != "note":
-        slack_channel = _str(_obj(channel.get("channel")).get("name"))
+        slack_channel = jv.text(jv.obj(channel.get("channel")).get("name"))
         details.append(
             f"via {ctype} #{slack_channel}" if ctype == "slack" and slack_channel else f"via {ctype}"
         )
-    summary = _str(channel.get("summary"))
+    summary = jv.text(channel.get("summary"))
     if ctype != "note" and summary and not _ADDRESS.fullmatch(summary):
         details.append(summary)
-    details.append(_str(_obj(entry.get("event_details")).get("description")) or "")
+    details.append(jv.text(jv.obj(entry.get("event_details")).get("description")) or "")
     return details
 
 
 def _log_entry_text(entry: Mapping[str, Any], entry_type: str, kind: str) -> str:
-    summary = _str(entry.get("summary"))
+    summary = jv.text(entry.get("summary"))
     if kind == Kind.NOTE:
         return _note_of(entry) or summary or "Note added"
     text = summary or _humanize(entry_type.removesuffix("_log_entry"))
@@ -225,23 +206,23 @@ def _log_entry_text(entry: Mapping[str, Any], entry_type: str, kind: str) -> str
 
 def log_entry_observation(entry: Mapping[str, Any], *, incident_url: str | None = None) -> Observation:
     """One incident log entry as an event; ValueError says why an entry cannot be used."""
-    entry_type = _str(entry.get("type"))
+    entry_type = jv.text(entry.get("type"))
     if entry_type is None:
         raise ValueError("no type")
-    at = _time(entry.get("created_at"), "created_at")
+    at = jv.time(entry.get("created_at"), "created_at")
     kind = log_entry_kind(entry_type)
-    agent = _obj(entry.get("agent"))
-    ident = _str(entry.get("id")) or f"{entry_type}@{entry.get('created_at')}"
+    agent = jv.obj(entry.get("agent"))
+    ident = jv.text(entry.get("id")) or f"{entry_type}@{entry.get('created_at')}"
     event = TimelineEvent(
         at=at,
         source=SOURCE,
         kind=kind,
         text=_log_entry_text(entry, entry_type, kind),
-        actor=_str(agent.get("summary")),
-        link=_str(entry.get("html_url")) or _str(_obj(entry.get("incident")).get("html_url")) or incident_url,
+        actor=jv.text(agent.get("summary")),
+        link=jv.text(entry.get("html_url")) or jv.text(jv.obj(entry.get("incident")).get("html_url")) or incident_url,
         ident=ident,
     )
-    return Observation(event, _str(agent.get("id")), _str(agent.get("type")))
+    return Observation(event, jv.text(agent.get("id")), jv.text(agent.get("type")))
 
 
 def dedupe_log_entries(entries: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -249,7 +230,7 @@ def dedupe_log_entries(entries: Iterable[Mapping[str, Any]]) -> list[Mapping[str
     best: dict[str, Mapping[str, Any]] = {}
     anonymous: list[Mapping[str, Any]] = []
     for entry in entries:
-        ident = _str(entry.get("id"))
+        ident = jv.text(entry.get("id"))
         if ident is None:
             anonymous.append(entry)
         elif ident not in best or len(repr(entry)) > len(repr(best[ident])):
@@ -266,63 +247,63 @@ def webhook_kind(event_type: str) -> str:
 
 
 def _names(refs: Any) -> str:
-    return ", ".join(name for name in (_str(ref.get("summary")) for ref in _objs(refs)) if name)
+    return ", ".join(name for name in (jv.text(ref.get("summary")) for ref in jv.objs(refs)) if name)
 
 
 def _webhook_text(event_type: str, data: Mapping[str, Any], agent: str | None) -> str:
     if event_type == "incident.annotated":
-        return _str(data.get("content")) or "Note added"
+        return jv.text(data.get("content")) or "Note added"
     if event_type == "incident.status_update_published":
-        message = _str(data.get("message"))
+        message = jv.text(data.get("message"))
         return f"Status update: {message}" if message else "Status update published"
     if event_type in ("incident.responder.added", "incident.responder.replied"):
-        user = _str(_obj(data.get("user")).get("summary")) or "a responder"
+        user = jv.text(jv.obj(data.get("user")).get("summary")) or "a responder"
         if event_type == "incident.responder.replied":
-            state = _str(data.get("state"))
+            state = jv.text(data.get("state"))
             return f"{user} replied to the responder request" + (f" ({state})" if state else "")
-        message = _str(data.get("message"))
+        message = jv.text(data.get("message"))
         return f"Requested {user} as a responder" + (f": {message}" if message else "")
     if event_type == "incident.priority_updated":
-        priority = _str(_obj(data.get("priority")).get("summary"))
+        priority = jv.text(jv.obj(data.get("priority")).get("summary"))
         return f"Priority set to {priority}" if priority else "Priority removed"
     text = _WEBHOOK_VERBS.get(event_type) or _humanize(event_type.removeprefix("incident."))
     if event_type in ("incident.escalated", "incident.reassigned") and _names(data.get("assignees")):
         text += f" to {_names(data.get('assignees'))}"
     if event_type == "incident.delegated":
-        policy = _str(_obj(data.get("escalation_policy")).get("summary"))
+        policy = jv.text(jv.obj(data.get("escalation_policy")).get("summary"))
         text += f" to {policy}" if policy else ""
     if agent:
         text += f" by {agent}"
-    if event_type == "incident.triggered" and _str(data.get("title")):
-        text += f": {_str(data.get('title'))}"
+    if event_type == "incident.triggered" and jv.text(data.get("title")):
+        text += f": {jv.text(data.get('title'))}"
     return text
 
 
 def webhook_observation(event: Mapping[str, Any], *, incident_url: str | None = None) -> Observation:
     """One v3 webhook event (the object under `event`); ValueError says why it cannot be used."""
-    event_type = _str(event.get("event_type"))
+    event_type = jv.text(event.get("event_type"))
     if event_type is None:
         raise ValueError("no event_type")
-    at = _time(event.get("occurred_at"), "occurred_at")
-    data = _obj(event.get("data"))
-    agent = _obj(event.get("agent"))
-    actor = _str(agent.get("summary"))
+    at = jv.time(event.get("occurred_at"), "occurred_at")
+    data = jv.obj(event.get("data"))
+    agent = jv.obj(event.get("agent"))
+    actor = jv.text(agent.get("summary"))
     text = _webhook_text(event_type, data, actor)
-    client = _str(_obj(event.get("client")).get("name"))
+    client = jv.text(jv.obj(event.get("client")).get("name"))
     if client and event_type != "incident.annotated":
         text += f" (via {client})"
-    ident = _str(event.get("id")) or f"{event_type}@{event.get('occurred_at')}"
-    link = _str(data.get("html_url")) if data.get("type") == "incident" else None
+    ident = jv.text(event.get("id")) or f"{event_type}@{event.get('occurred_at')}"
+    link = jv.text(data.get("html_url")) if data.get("type") == "incident" else None
     event_out = TimelineEvent(
         at=at,
         source=SOURCE,
         kind=webhook_kind(event_type),
         text=text,
         actor=actor,
-        link=link or _str(_obj(data.get("incident")).get("html_url")) or incident_url,
+        link=link or jv.text(jv.obj(data.get("incident")).get("html_url")) or incident_url,
         ident=ident,
     )
-    return Observation(event_out, _str(agent.get("id")), _str(agent.get("type")))
+    return Observation(event_out, jv.text(agent.get("id")), jv.text(agent.get("type")))
 
 
 def dedupe_webhooks(events: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -330,7 +311,7 @@ def dedupe_webhooks(events: Iterable[Mapping[str, Any]]) -> list[Mapping[str, An
     seen: set[str] = set()
     kept: list[Mapping[str, Any]] = []
     for event in events:
-        ident = _str(event.get("id"))
+        ident = jv.text(event.get("id"))
         if ident is not None and ident in seen:
             continue
         if ident is not None:
@@ -408,22 +389,22 @@ def merge_observations(
 
 
 def _person(ref: Mapping[str, Any]) -> Person | None:
-    ref_type = _str(ref.get("type")) or "user_reference"
-    name = _str(ref.get("summary")) or _str(ref.get("name"))
+    ref_type = jv.text(ref.get("type")) or "user_reference"
+    name = jv.text(ref.get("summary")) or jv.text(ref.get("name"))
     if not ref_type.startswith("user") or name is None:
         return None
-    return Person(name=name, email=_str(ref.get("email")), account_id=_str(ref.get("id")))
+    return Person(name=name, email=jv.text(ref.get("email")), account_id=jv.text(ref.get("id")))
 
 
 def _incident_snapshots(webhooks: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """Incident objects carried by webhooks, oldest first (webhooks arrive out of order)."""
     dated: list[tuple[datetime, Mapping[str, Any]]] = []
     for event in webhooks:
-        data = _obj(event.get("data"))
+        data = jv.obj(event.get("data"))
         if data.get("type") != "incident":
             continue
         try:
-            dated.append((_time(event.get("occurred_at"), "occurred_at"), data))
+            dated.append((jv.time(event.get("occurred_at"), "occurred_at"), data))
         except ValueError:
             continue
     return [data for _, data in sorted(dated, key=lambda pair: pair[0])]
@@ -435,13 +416,13 @@ def incident_url(
     webhooks: Sequence[Mapping[str, Any]] = (),
 ) -> str | None:
     """The incident's web page, from whichever object names it."""
-    candidates = [_obj(incident).get("html_url")]
+    candidates = [jv.obj(incident).get("html_url")]
     candidates += [
-        _obj(e.get("data")).get("html_url") for e in webhooks if _obj(e.get("data")).get("type") == "incident"
+        jv.obj(e.get("data")).get("html_url") for e in webhooks if jv.obj(e.get("data")).get("type") == "incident"
     ]
-    candidates += [_obj(_obj(e.get("data")).get("incident")).get("html_url") for e in webhooks]
-    candidates += [_obj(e.get("incident")).get("html_url") for e in log_entries]
-    return next((url for url in map(_str, candidates) if url), None)
+    candidates += [jv.obj(jv.obj(e.get("data")).get("incident")).get("html_url") for e in webhooks]
+    candidates += [jv.obj(e.get("incident")).get("html_url") for e in log_entries]
+    return next((url for url in map(jv.text, candidates) if url), None)
 
 
 def _responders(
@@ -452,29 +433,29 @@ def _responders(
 ) -> tuple[Person, ...]:
     refs: list[Mapping[str, Any]] = []
     # Assignees
-    refs += [_obj(a.get("assignee")) for a in _objs(incident.get("assignments"))]
+    refs += [jv.obj(a.get("assignee")) for a in jv.objs(incident.get("assignments"))]
     for data in snapshots:
-        refs += _objs(data.get("assignees"))
+        refs += jv.objs(data.get("assignees"))
     for entry in log_entries:
-        if log_entry_kind(_str(entry.get("type")) or "") in (Kind.ASSIGN, Kind.ESCALATE):
-            refs += _objs(entry.get("assignees"))
+        if log_entry_kind(jv.text(entry.get("type")) or "") in (Kind.ASSIGN, Kind.ESCALATE):
+            refs += jv.objs(entry.get("assignees"))
     # Acknowledgers
-    refs += [_obj(a.get("acknowledger")) for a in _objs(incident.get("acknowledgements"))]
+    refs += [jv.obj(a.get("acknowledger")) for a in jv.objs(incident.get("acknowledgements"))]
     for entry in log_entries:
-        if log_entry_kind(_str(entry.get("type")) or "") == Kind.ACKNOWLEDGE:
-            refs.append(_obj(entry.get("agent")))
+        if log_entry_kind(jv.text(entry.get("type")) or "") == Kind.ACKNOWLEDGE:
+            refs.append(jv.obj(entry.get("agent")))
     for event in webhooks:
         if event.get("event_type") == "incident.acknowledged":
-            refs.append(_obj(event.get("agent")))
+            refs.append(jv.obj(event.get("agent")))
     # Responder requests
-    refs += [_obj(r.get("user")) for r in _objs(incident.get("incidents_responders"))]
-    for request in _objs(incident.get("responder_requests")):
-        for target in _objs(request.get("responder_request_targets")):
-            inner = _obj(target.get("responder_request_target"))
-            refs += [_obj(r.get("user")) for r in _objs(inner.get("incidents_responders"))]
+    refs += [jv.obj(r.get("user")) for r in jv.objs(incident.get("incidents_responders"))]
+    for request in jv.objs(incident.get("responder_requests")):
+        for target in jv.objs(request.get("responder_request_targets")):
+            inner = jv.obj(target.get("responder_request_target"))
+            refs += [jv.obj(r.get("user")) for r in jv.objs(inner.get("incidents_responders"))]
     for event in webhooks:
         if event.get("event_type") == "incident.responder.added":
-            refs.append(_obj(_obj(event.get("data")).get("user")))
+            refs.append(jv.obj(jv.obj(event.get("data")).get("user")))
     people: list[Person] = []
     seen: set[str] = set()
     for ref in refs:
@@ -501,7 +482,7 @@ def _resolved_at(
     fields = ("resolved_at", "last_status_change_at") if status == "resolved" else ("resolved_at",)
     for field in fields:
         try:
-            return _time(incident.get(field), field)
+            return jv.time(incident.get(field), field)
         except ValueError:
             continue
     return None
@@ -517,7 +498,7 @@ def incident_facts(
 ) -> IncidentFacts:
     """What PagerDuty knows about the incident: the REST object first, then the newest webhook
     snapshot, then what log entries and events imply."""
-    rest = _obj(incident)
+    rest = jv.obj(incident)
     snapshots = _incident_snapshots(webhooks)
     layers: list[Mapping[str, Any]] = [rest, *reversed(snapshots)]
 
@@ -525,25 +506,25 @@ def incident_facts(
         for layer in layers:
             value: Any = layer
             for key in path:
-                value = _obj(value).get(key)
-            if _str(value):
-                return _str(value)
+                value = jv.obj(value).get(key)
+            if jv.text(value):
+                return jv.text(value)
         return None
 
-    refs = [_obj(e.get("incident")) for e in log_entries] + [
-        _obj(_obj(e.get("data")).get("incident")) for e in webhooks
+    refs = [jv.obj(e.get("incident")) for e in log_entries] + [
+        jv.obj(jv.obj(e.get("data")).get("incident")) for e in webhooks
     ]
-    numbered = [m for m in (_NUMBERED_SUMMARY.match(_str(r.get("summary")) or "") for r in refs) if m]
+    numbered = [m for m in (_NUMBERED_SUMMARY.match(jv.text(r.get("summary")) or "") for r in refs) if m]
     title = pick("title") or (numbered[0].group(2).strip() if numbered else None)
     number = (
-        _str(rest.get("incident_number")) or pick("number") or (numbered[0].group(1) if numbered else None)
+        jv.text(rest.get("incident_number")) or pick("number") or (numbered[0].group(1) if numbered else None)
     )
     service = pick("service", "summary") or next(
-        (name for name in (_str(_obj(e.get("service")).get("summary")) for e in log_entries) if name), None
+        (name for name in (jv.text(jv.obj(e.get("service")).get("summary")) for e in log_entries) if name), None
     )
     triggers = sorted(e.at for e in events if e.kind == Kind.TRIGGER)
     try:
-        created: datetime | None = _time(pick("created_at"), "created_at")
+        created: datetime | None = jv.time(pick("created_at"), "created_at")
     except ValueError:
         created = triggers[0] if triggers else None
     status = pick("status")
