@@ -545,7 +545,7 @@ def _is_pem_body(text: str) -> bool:
 
 
 def _where(source: str, ident: str | None, field: str) -> str:
-    return " ".join(p for p in (source, ident, field) if p)
+    return f"{source} {ident} {field}" if ident else f"{source} {field}"
 
 
 def redact_event(redactor: Redactor, event: TimelineEvent) -> TimelineEvent:
