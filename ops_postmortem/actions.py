@@ -69,7 +69,8 @@ _MEASURABLE = re.compile(
 _VAGUE_DONE = re.compile(r"^\s*(done|fixed|complete|completed|finished|tbd|n/?a|yes|when done|-+|\?+)\s*\.?$", re.IGNORECASE)
 
 
-def _norm(text: str) -> str:
+def normalise_words(text: str) -> str:
+    """Lower-case ASCII words separated by single spaces: how headers, headings and phrases are compared."""
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return " ".join(re.sub(r"[^a-z0-9]+", " ", folded.lower()).split())
 
@@ -77,7 +78,7 @@ def _norm(text: str) -> str:
 def column_map(header: Sequence[str]) -> dict[str, int]:
     """Our column name -> index, matched by header names and synonyms in any order; extras ignored."""
     mapping: dict[str, int] = {}
-    normalised = [_norm(h) for h in header]
+    normalised = [normalise_words(h) for h in header]
     for name in COLUMNS:
         for index, text in enumerate(normalised):
             if index in mapping.values():
@@ -95,14 +96,14 @@ def find_action_table(doc: Document) -> tuple[Table, dict[str, int]]:
         mapping = column_map(table.header)
         if "action" not in mapping:
             continue
-        heading = _norm(table.heading or "")
+        heading = normalise_words(table.heading or "")
         if any(heading.startswith(h) for h in HEADINGS):
             return table, mapping
         if {"owner", "due"} & mapping.keys():
             candidates.append(table)
     if candidates:
         return candidates[0], column_map(candidates[0].header)
-    headed = [t for t in doc.tables if any(_norm(t.heading or "").startswith(h) for h in HEADINGS)]
+    headed = [t for t in doc.tables if any(normalise_words(t.heading or "").startswith(h) for h in HEADINGS)]
     if headed:
         raise DocumentError(
             f"{doc.ref.url}: the action-item table has no recognisable Action column "
@@ -136,8 +137,8 @@ def read_items(table: Table, mapping: Mapping[str, int], parser: DateParser) -> 
         marker = None
         if marker_match:
             marker, action = marker_match.group(1).lower(), action[marker_match.end():].strip()
-        elif _norm(type_text) in ("idea", "candidate", "proposal"):
-            marker = _norm(type_text)
+        elif normalise_words(type_text) in ("idea", "candidate", "proposal"):
+            marker = normalise_words(type_text)
         owner_cell = _cell(row, mapping, "owner")
         due_cell = _cell(row, mapping, "due")
         due_text = _text(due_cell)
@@ -206,7 +207,7 @@ def check_item(item: ActionItem, rules: CheckRules) -> ItemCheck:
         *_time_bounded(item, rules),
         *_verifiable(item),
     ]
-    if item.type and _norm(item.type) not in TYPES:
+    if item.type and normalise_words(item.type) not in TYPES:
         problems.append(f"type {item.type!r} is not one of {', '.join(TYPES)}")
     overdue = bool(item.due and rules.as_of and item.due < rules.as_of and not _done(item))
     return ItemCheck(item, "invalid" if problems else "valid", tuple(problems), overdue)
@@ -221,7 +222,7 @@ CLOSED_STATUSES = frozenset({
 
 def _done(item: ActionItem) -> bool:
     status = (item.ticket.status or "") if item.ticket else ""
-    return _norm(status) in CLOSED_STATUSES
+    return normalise_words(status) in CLOSED_STATUSES
 
 
 def _specific(action: str) -> list[str]:
@@ -284,7 +285,7 @@ def item_key(doc_id: str, action: str, occurrence: int) -> str:
     Derived from the doc and the row's action text (not its position, which moves when rows are added);
     `occurrence` separates identical actions in one doc.
     """
-    digest = hashlib.sha256(f"{doc_id}\n{_norm(action)}\n{occurrence}".encode()).hexdigest()[:12]
+    digest = hashlib.sha256(f"{doc_id}\n{normalise_words(action)}\n{occurrence}".encode()).hexdigest()[:12]
     return f"pmai-{digest}"
 
 
@@ -293,7 +294,7 @@ def item_keys(doc_id: str, items: Sequence[ActionItem]) -> dict[int, str]:
     seen: dict[str, int] = {}
     keys: dict[int, str] = {}
     for item in items:
-        norm = _norm(item.action)
+        norm = normalise_words(item.action)
         seen[norm] = seen.get(norm, -1) + 1
         keys[item.row] = item_key(doc_id, item.action, seen[norm])
     return keys

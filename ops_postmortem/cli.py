@@ -36,6 +36,14 @@ def _date_arg(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-27") from exc
 
 
+def _json_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def _as_of_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--as-of", type=_date_arg, metavar="DATE", help="the day due dates are judged against (default today)")
+
+
 def _add_sources(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("evidence files (each flag repeatable; PATH is a file or a directory)")
     g.add_argument("--pagerduty", action="append", type=Path, default=[], metavar="PATH",
@@ -85,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Merge the evidence into one ordered UTC timeline and derive the key moments.")
     p.add_argument("incident_id", metavar="INCIDENT_ID")
     _add_sources(p)
-    p.add_argument("--json", action="store_true", help="print one JSON document")
+    _json_flag(p)
     p.set_defaults(handler=cmd_timeline)
 
     p = sub.add_parser("open", help="open (create or find) the prefilled postmortem for an incident",
@@ -126,21 +134,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reviewer", action="append", default=[], metavar="NAME_OR_EMAIL",
                    help="a required reviewer (repeatable), in addition to config and the doc's table")
     p.add_argument("--record", action="store_true", help="once signed off, mark the doc Final and fill its table")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
+    _json_flag(p)
     p.set_defaults(handler=cmd_review)
 
     p = sub.add_parser("extract", help="turn the action-item table into tickets and write their keys back",
                        description="Check every action item; ticket the valid ones; exit 3 if any is invalid.")
     p.add_argument("doc", metavar="DOC")
-    p.add_argument("--as-of", type=_date_arg, metavar="DATE", help="the day overdue is judged against (default today)")
+    _as_of_flag(p)
     p.add_argument("--dry-run", action="store_true", help="check and report, create and write nothing")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
+    _json_flag(p)
     p.set_defaults(handler=cmd_extract)
 
     p = sub.add_parser("sync", help="extract from changed postmortems and write ticket statuses back (for cron)",
                        description="Safe to run every few minutes: a lock stops overlapping runs.")
-    p.add_argument("--as-of", type=_date_arg, metavar="DATE", help="the day overdue is judged against (default today)")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
+    _as_of_flag(p)
+    _json_flag(p)
     p.set_defaults(handler=cmd_sync)
 
     p = sub.add_parser("publish", help="share a signed-off postmortem's summary in the [slack] publish_channels",
@@ -148,23 +156,23 @@ def build_parser() -> argparse.ArgumentParser:
                                    "link) once per channel; refuses with exit 3 before sign-off.")
     p.add_argument("doc", metavar="DOC")
     p.add_argument("--dry-run", action="store_true", help="print the Block Kit message as JSON, post nothing")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
+    _json_flag(p)
     p.set_defaults(handler=cmd_publish)
 
     p = sub.add_parser("remind", help="list overdue and soon-due action items; chase their owners on Slack",
                        description="Across every postmortem: items overdue or due within [slack] remind_days and "
                                    "not done; one digest per [slack] remind_channels and/or a message to each owner, "
                                    "never twice a day per item.")
-    p.add_argument("--as-of", type=_date_arg, metavar="DATE", help="the day due dates are judged against (default today)")
+    _as_of_flag(p)
     p.add_argument("--dry-run", action="store_true", help="list and say what would be posted, post nothing")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
+    _json_flag(p)
     p.set_defaults(handler=cmd_remind)
 
     p = sub.add_parser("lint", help="find blame, unsupported claims, open prompts and weak action items",
                        description="Blameless, evidence-based writing checks; exit 3 when anything is found.")
     p.add_argument("doc", metavar="DOC")
-    p.add_argument("--as-of", type=_date_arg, metavar="DATE", help="the day overdue is judged against (default today)")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
+    _as_of_flag(p)
+    _json_flag(p)
     p.set_defaults(handler=cmd_lint)
 
     p = sub.add_parser("auth", help="authorize ops-postmortem with your Google account (writes a credentials file)",
@@ -187,10 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     t = tickets.add_parser("list", help="list tickets", description="List tickets, newest last.")
     t.add_argument("--status", help="only tickets with this status (Open, In Progress, Done, Won't Do)")
     t.add_argument("--incident", help="only tickets of this incident")
-    t.add_argument("--json", action="store_true", help="print one JSON document")
+    _json_flag(t)
     t = tickets.add_parser("show", help="show one ticket", description="Show one ticket with its description.")
     t.add_argument("key", metavar="KEY")
-    t.add_argument("--json", action="store_true", help="print one JSON document")
+    _json_flag(t)
     t = tickets.add_parser("close", help="close a ticket", description="Set a ticket's status (default Done).")
     t.add_argument("key", metavar="KEY")
     t.add_argument("--status", default="Done", help="the closing status (default Done; or \"Won't Do\")")

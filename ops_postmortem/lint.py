@@ -10,12 +10,18 @@ evidence in the sentence).
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ops_postmortem.actions import TICKET_KEY, CheckRules, check_item, find_action_table, read_items
+from ops_postmortem.actions import (
+    TICKET_KEY,
+    CheckRules,
+    check_item,
+    find_action_table,
+    normalise_words,
+    read_items,
+)
 from ops_postmortem.dates import DateParser
 from ops_postmortem.errors import DocumentError
 from ops_postmortem.model import Document, Section, Table
@@ -62,14 +68,9 @@ _ABBREVIATIONS = frozenset({"e.g", "i.e", "etc", "vs", "approx", "cf", "incl", "
                             "no", "fig", "al", "inc", "ltd", "jr", "sr", "resp", "min", "max", "avg", "ca"})
 
 
-def _norm(text: str) -> str:
-    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return " ".join(re.sub(r"[^a-z0-9]+", " ", folded.lower()).split())
-
-
 def _heading(text: str) -> str:
     """A heading without numbering or markup: "3. Root Cause(s)" -> "root cause s"."""
-    return re.sub(r"^\d+(?: \d+)* ", "", _norm(text))
+    return re.sub(r"^\d+(?: \d+)* ", "", normalise_words(text))
 
 
 def _plain(text: str) -> str:
@@ -568,8 +569,8 @@ def _answer(text: str) -> str:
 
 def _same(a: str, b: str) -> bool:
     """Mostly the same content words; words sharing a 4-letter stem count as one ("cert", "certificate")."""
-    words_a = {w for w in _norm(a).split() if w not in _STOPWORDS}
-    words_b = {w for w in _norm(b).split() if w not in _STOPWORDS}
+    words_a = {w for w in normalise_words(a).split() if w not in _STOPWORDS}
+    words_b = {w for w in normalise_words(b).split() if w not in _STOPWORDS}
     if not words_a or not words_b:
         return False
     shared = sum(1 for w in words_a if any(_stem_match(w, v) for v in words_b))
@@ -625,7 +626,7 @@ def _trigger_latent(doc: Document) -> list[Finding]:
             continue
         heading, text = parts[label]
         answer = _answer(text)
-        if _norm(answer) in _EMPTY_ANSWERS:
+        if normalise_words(answer) in _EMPTY_ANSWERS:
             first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
             quote = _prompts(first)[0] if PROMPT.search(first) else _trim(first)
             findings.append(Finding("trigger-latent", heading, quote or f"(empty {label})",
